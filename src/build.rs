@@ -1,0 +1,1 @@
+//! build: filled in by its issue.

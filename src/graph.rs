@@ -1,0 +1,1 @@
+//! graph: filled in by its issue.

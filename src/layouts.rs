@@ -1,0 +1,1 @@
+//! layouts: filled in by its issue.

@@ -1,0 +1,1 @@
+//! oci: filled in by its issue.

@@ -1,0 +1,1 @@
+//! Tests for build: filled in by its issue.

@@ -1,0 +1,1 @@
+//! Tests for fetch: filled in by its issue.

@@ -1,0 +1,1 @@
+//! Tests for layouts: filled in by its issue.

@@ -1,0 +1,1 @@
+//! Tests for oci: filled in by its issue.

@@ -1,0 +1,1 @@
+//! Tests for runtime: filled in by its issue.

@@ -1,0 +1,10 @@
+//! kiln's integration tests: each drives the real `kiln` binary against real
+//! tools (skopeo, podman, umoci, emerge, a registry on 127.0.0.1).
+
+mod util;
+
+mod build;
+mod fetch;
+mod layouts;
+mod oci;
+mod runtime;
