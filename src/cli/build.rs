@@ -1,13 +1,167 @@
-//! `kiln build`: Build namespaces or images of the stack, parents and builders first.
+//! `kiln build`: build namespaces or images of the stack, parents and
+//! builders first. For now only `--dry-run`, which prints the plan in order
+//! with why each step would run; the build itself is issue 7.
 
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::error::hinted;
+use crate::graph::{Node, Stack, Step};
+use crate::layouts::problem::display_path;
+use crate::layouts::{BuildContainer, Compression, Overrides};
 use crate::printer::Printer;
+
+use super::project::{ProjectArgs, plural};
 
 /// Build namespaces or images of the stack, parents and builders first.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:
+  kiln build --dry-run                 the plan for the whole stack
+  kiln build --dry-run acme/nginx      nginx and what it needs
+  kiln build --dry-run -n acme/{a,b}   only a and b, not their parents")]
+pub struct Args {
+    /// Namespaces (`acme`) or images and builders (`acme/nginx`) [default: all].
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Print the plan, in order, with why each step would run; build nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rebuild the named images even if their inputs did not change.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Rebuild everything in the plan, builders included.
+    #[arg(short = 'F', long)]
+    pub force_all: bool,
+    /// Only the named targets, not their parents and builders.
+    #[arg(short, long)]
+    pub no_deps: bool,
+    /// Use only what is in the cache; fail instead of downloading.
+    #[arg(long)]
+    pub offline: bool,
+    /// How many images to build at once.
+    #[arg(short, long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// Go on with the images that do not depend on a failed one.
+    #[arg(short, long)]
+    pub keep_going: bool,
+    /// The OCI image layout to write to [default: kiln.toml's `layout`, else ./oci].
+    #[arg(long, value_name = "DIR")]
+    pub layout: Option<PathBuf>,
+    /// Layer compression, over every file's `compression`.
+    #[arg(long, value_enum)]
+    pub compression: Option<Compression>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+}
 
-pub fn run(_args: Args, _printer: &Printer) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("kiln build is not built yet")
+impl Args {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            compression: self.compression,
+            tag: None,
+            layout: self.layout.clone(),
+        }
+    }
+}
+
+pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
+    if !args.dry_run {
+        return Err(hinted(
+            "building is not available yet: this kiln can only plan builds",
+            "run `kiln build --dry-run` to see what would be built and why",
+        ));
+    }
+    let stack = args.project.load_valid(printer)?;
+    let requested = stack.graph.targets(&stack.project, &args.targets)?;
+    let steps = stack.graph.plan(&requested, !args.no_deps);
+    let overrides = args.overrides();
+    let settings = stack.project.settings(&overrides);
+    let in_layout = refs_in_layout(&settings.layout);
+    printer.out(format!(
+        "Plan: {} step{} into {} (dry run, nothing is built)",
+        steps.len(),
+        plural(steps.len()),
+        display_path(&settings.layout),
+    ));
+    let requested: BTreeSet<&Node> = requested.iter().collect();
+    for (i, step) in steps.iter().enumerate() {
+        let line = describe(&stack, step, &args, &overrides, &in_layout, &requested);
+        printer.out(format!("{:>3}. {line}", i + 1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `image demo/hello -> demo/hello:latest (gzip) in demo/glibc's builder: parent of ...; not in the layout`
+fn describe(
+    stack: &Stack,
+    step: &Step,
+    args: &Args,
+    overrides: &Overrides,
+    in_layout: &BTreeSet<String>,
+    requested: &BTreeSet<&Node>,
+) -> String {
+    let mut why: Vec<String> = step.reasons.iter().map(ToString::to_string).collect();
+    match &step.node {
+        Node::Builder(id) => {
+            let from = stack
+                .project
+                .builder_settings(id)
+                .and_then(|b| b.parent)
+                .unwrap_or_else(|| "stage3".into());
+            if args.force_all {
+                why.push("--force-all".into());
+            } else {
+                why.push("built once, then reused while its inputs are unchanged".into());
+            }
+            format!("builder {id} from {from}: {}", why.join("; "))
+        }
+        Node::Image(id) => {
+            let Some(image) = stack.project.image_settings(id, overrides) else {
+                return format!("image {id}");
+            };
+            let container = match &image.build_container {
+                BuildContainer::Stage3 => "the stage3 base".to_string(),
+                BuildContainer::Builder(b) => format!("builder {b}"),
+                BuildContainer::ParentState(p) => format!("{p}'s builder state"),
+            };
+            if args.force_all || args.force && requested.contains(&step.node) {
+                why.push(
+                    if args.force_all {
+                        "--force-all"
+                    } else {
+                        "--force"
+                    }
+                    .into(),
+                );
+            } else if in_layout.contains(&image.reference) {
+                why.push("in the layout: rebuilt only if its inputs changed".into());
+            } else {
+                why.push("not in the layout".into());
+            }
+            format!(
+                "image {id} -> {} ({}) in {container}: {}",
+                image.reference,
+                image.compression.as_str(),
+                why.join("; ")
+            )
+        }
+    }
+}
+
+/// The ref names in the layout's index.json; empty when there is no layout.
+fn refs_in_layout(layout: &Path) -> BTreeSet<String> {
+    let Ok(text) = std::fs::read_to_string(layout.join("index.json")) else {
+        return BTreeSet::new();
+    };
+    let Ok(index) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return BTreeSet::new();
+    };
+    index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .map(str::to_string)
+        .collect()
 }

@@ -20,6 +20,7 @@ pub mod fetch;
 pub mod graph;
 pub mod ls;
 pub mod new;
+pub mod project;
 pub mod run;
 pub mod update;
 

@@ -1,0 +1,62 @@
+//! What the stack commands share: finding and loading the project, and
+//! printing its problems.
+//!
+//! `--project` is repeated on each command that reads a stack (with its
+//! `KILN_PROJECT` twin) rather than made global, so commands that need no
+//! project do not offer it.
+
+use std::path::PathBuf;
+
+use crate::error::hinted;
+use crate::graph::Stack;
+use crate::layouts::{Problem, Project};
+use crate::printer::Printer;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProjectArgs {
+    /// The project root, the directory holding kiln.toml [default: the
+    /// nearest one from the current directory up].
+    #[arg(long, value_name = "DIR", env = "KILN_PROJECT")]
+    pub project: Option<PathBuf>,
+}
+
+impl ProjectArgs {
+    pub fn root(&self) -> anyhow::Result<PathBuf> {
+        Project::find_root(self.project.as_deref())
+    }
+
+    /// Load the stack and print its problems; fail if any is an error.
+    pub fn load_valid(&self, printer: &Printer) -> anyhow::Result<Stack> {
+        let stack = Stack::load(&self.root()?);
+        print_problems(printer, &stack.problems);
+        match stack.error_count() {
+            0 => Ok(stack),
+            n => Err(hinted(
+                format!("the stack has {n} error{} (above)", plural(n)),
+                "fix them; `kiln check` lists them all",
+            )),
+        }
+    }
+}
+
+/// Each problem as `error: file:line:col: message` with its hint below.
+pub fn print_problems(printer: &Printer, problems: &[Problem]) {
+    for problem in problems {
+        if problem.is_error() {
+            let err = match &problem.hint {
+                Some(hint) => hinted(problem, hint),
+                None => anyhow::anyhow!("{problem}"),
+            };
+            printer.error(&err);
+        } else {
+            printer.warn(problem);
+            if let Some(hint) = &problem.hint {
+                printer.info(format!("{}: {hint}", printer.cyan("hint")));
+            }
+        }
+    }
+}
+
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,1 +1,0 @@
-//! layouts: filled in by its issue.

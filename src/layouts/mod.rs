@@ -1,0 +1,338 @@
+//! The stack definition: `kiln.toml`, and the namespaces, images and builders
+//! under `layouts/`, read and checked.
+//!
+//! A project is the directory holding `kiln.toml`; it is found by walking up
+//! from the current directory (as git finds `.git`), or named by `--project`
+//! / `KILN_PROJECT`. Loading never stops at the first problem: every file is
+//! read, every value checked, and all [`Problem`]s come back together with
+//! whatever could be read, so `kiln check` can list them all. The graph of
+//! parents and builders is [`crate::graph`]'s job; per-image settings with
+//! their precedence are in [`settings`].
+
+pub mod atom;
+pub mod files;
+pub mod problem;
+pub mod settings;
+mod validate;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::error::hinted;
+pub use files::{BuilderToml, Compression, ImageToml, KilnToml, NamespaceToml};
+pub use problem::{Problem, Severity, Source};
+pub use settings::{BuildContainer, ImageSettings, Overrides, ProjectSettings};
+
+/// The file that marks a project's root.
+pub const PROJECT_FILE: &str = "kiln.toml";
+
+/// A loaded stack. Parts that failed to parse are left out (their names are
+/// in `broken`), so the rest can still be checked.
+#[derive(Debug)]
+pub struct Project {
+    pub root: PathBuf,
+    pub kiln: KilnToml,
+    pub kiln_source: Source,
+    pub namespaces: BTreeMap<String, Namespace>,
+    /// By `ns/image`.
+    pub images: BTreeMap<String, Image>,
+    /// By `ns/builder`.
+    pub builders: BTreeMap<String, Builder>,
+    /// `ns/name` of images and builders whose file did not parse: references
+    /// to them are not reported a second time as unknown.
+    pub broken: BTreeSet<String>,
+}
+
+#[derive(Debug)]
+pub struct Namespace {
+    pub name: String,
+    pub dir: PathBuf,
+    pub source: Source,
+    pub toml: NamespaceToml,
+}
+
+#[derive(Debug)]
+pub struct Image {
+    /// `ns/image`.
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    pub dir: PathBuf,
+    pub source: Source,
+    pub toml: ImageToml,
+}
+
+#[derive(Debug)]
+pub struct Builder {
+    /// `ns/builder`.
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    pub dir: PathBuf,
+    pub source: Source,
+    pub toml: BuilderToml,
+}
+
+/// A project and what is wrong with it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub project: Project,
+    pub problems: Vec<Problem>,
+}
+
+impl Project {
+    /// The project root: `explicit` (from `--project` or `KILN_PROJECT`) if
+    /// given, else the nearest directory from the current one up that holds
+    /// `kiln.toml`.
+    pub fn find_root(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+        let cwd = std::env::current_dir()?;
+        if let Some(dir) = explicit {
+            let dir = cwd.join(dir);
+            if dir.join(PROJECT_FILE).is_file() {
+                return Ok(dir);
+            }
+            return Err(hinted(
+                format!("no {PROJECT_FILE} in {}", dir.display()),
+                format!(
+                    "point --project (or KILN_PROJECT) at the directory holding {PROJECT_FILE}"
+                ),
+            ));
+        }
+        cwd.ancestors()
+            .find(|d| d.join(PROJECT_FILE).is_file())
+            .map(Path::to_path_buf)
+            .ok_or_else(|| {
+                hinted(
+                    format!(
+                        "no {PROJECT_FILE} in {} or any directory above it",
+                        cwd.display()
+                    ),
+                    format!(
+                        "run kiln inside a project (a directory with {PROJECT_FILE} and layouts/), \
+                         or pass --project DIR; an empty {PROJECT_FILE} is a valid start"
+                    ),
+                )
+            })
+    }
+
+    /// Read every file of the project at `root`, collecting all problems.
+    pub fn load(root: &Path) -> Loaded {
+        let mut problems = Vec::new();
+        let kiln_path = root.join(PROJECT_FILE);
+        let (kiln_source, kiln) = match Source::read(&kiln_path) {
+            Ok(source) => {
+                let kiln = source.parse().unwrap_or_else(|p| {
+                    problems.push(p);
+                    KilnToml::default()
+                });
+                (source, kiln)
+            }
+            Err(p) => {
+                problems.push(p);
+                let empty = Source {
+                    path: kiln_path,
+                    text: String::new(),
+                };
+                (empty, KilnToml::default())
+            }
+        };
+        let mut project = Project {
+            root: root.to_path_buf(),
+            kiln,
+            kiln_source,
+            namespaces: BTreeMap::new(),
+            images: BTreeMap::new(),
+            builders: BTreeMap::new(),
+            broken: BTreeSet::new(),
+        };
+        let layouts = root.join("layouts");
+        match subdirs(&layouts) {
+            Ok(dirs) => {
+                for (name, dir) in dirs {
+                    project.load_namespace(name, dir, &mut problems);
+                }
+            }
+            Err(e) => problems.push(
+                Problem::error(&layouts, format!("cannot read the layouts directory: {e}"))
+                    .with_hint("namespaces live in layouts/<ns>/ (kiln new namespace NAME)"),
+            ),
+        }
+        validate::project(&project, &mut problems);
+        Loaded { project, problems }
+    }
+
+    fn load_namespace(&mut self, name: String, dir: PathBuf, problems: &mut Vec<Problem>) {
+        check_name(&dir, &name, "namespace", problems);
+        let path = dir.join("namespace.toml");
+        let (source, toml) = read_toml::<NamespaceToml>(&path, problems);
+        if source.is_none() && !path.exists() {
+            missing_file(
+                problems,
+                "namespace.toml",
+                &format!("kiln new namespace {name}"),
+            );
+        }
+        for entry in subdirs(&dir).unwrap_or_default() {
+            match entry.0.as_str() {
+                "images" => {
+                    for (image, image_dir) in subdirs(&entry.1).unwrap_or_default() {
+                        self.load_image(&name, image, image_dir, problems);
+                    }
+                }
+                "builders" => {
+                    for (builder, builder_dir) in subdirs(&entry.1).unwrap_or_default() {
+                        self.load_builder(&name, builder, builder_dir, problems);
+                    }
+                }
+                other => {
+                    let problem = Problem::warning(
+                        &entry.1,
+                        format!("unexpected directory `{other}` in namespace `{name}`"),
+                    );
+                    problems.push(match problem::closest(other, ["images", "builders"]) {
+                        Some(best) => problem.with_hint(format!("did you mean `{best}`?")),
+                        None => problem.with_hint("a namespace holds images/ and builders/"),
+                    });
+                }
+            }
+        }
+        let source = source.unwrap_or(Source {
+            path,
+            text: String::new(),
+        });
+        let toml = toml.unwrap_or_default();
+        self.namespaces.insert(
+            name.clone(),
+            Namespace {
+                name,
+                dir,
+                source,
+                toml,
+            },
+        );
+    }
+
+    fn load_image(&mut self, ns: &str, name: String, dir: PathBuf, problems: &mut Vec<Problem>) {
+        let id = format!("{ns}/{name}");
+        check_name(&dir, &name, "image", problems);
+        let path = dir.join("image.toml");
+        match read_toml::<ImageToml>(&path, problems) {
+            (Some(source), Some(toml)) => {
+                let image = Image {
+                    id: id.clone(),
+                    namespace: ns.to_string(),
+                    name,
+                    dir,
+                    source,
+                    toml,
+                };
+                self.images.insert(id, image);
+            }
+            (source, _) => {
+                if source.is_none() && !path.exists() {
+                    missing_file(problems, "image.toml", &format!("kiln new image {id}"));
+                }
+                self.broken.insert(id);
+            }
+        }
+    }
+
+    fn load_builder(&mut self, ns: &str, name: String, dir: PathBuf, problems: &mut Vec<Problem>) {
+        let id = format!("{ns}/{name}");
+        check_name(&dir, &name, "builder", problems);
+        let path = dir.join("builder.toml");
+        match read_toml::<BuilderToml>(&path, problems) {
+            (Some(source), Some(toml)) => {
+                let builder = Builder {
+                    id: id.clone(),
+                    namespace: ns.to_string(),
+                    name,
+                    dir,
+                    source,
+                    toml,
+                };
+                self.builders.insert(id, builder);
+            }
+            (source, _) => {
+                if source.is_none() && !path.exists() {
+                    missing_file(problems, "builder.toml", &format!("kiln new builder {id}"));
+                }
+                self.broken.insert(id);
+            }
+        }
+    }
+
+    /// Images of a namespace, in name order.
+    pub fn images_of<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a Image> + 'a {
+        self.images.values().filter(move |i| i.namespace == ns)
+    }
+
+    /// Builders of a namespace, in name order.
+    pub fn builders_of<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a Builder> + 'a {
+        self.builders.values().filter(move |b| b.namespace == ns)
+    }
+}
+
+/// Read and parse a TOML file, recording the problem if either fails.
+fn read_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    problems: &mut Vec<Problem>,
+) -> (Option<Source>, Option<T>) {
+    match Source::read(path) {
+        Ok(source) => match source.parse() {
+            Ok(toml) => (Some(source), Some(toml)),
+            Err(p) => {
+                problems.push(p);
+                (Some(source), None)
+            }
+        },
+        Err(p) => {
+            problems.push(p);
+            (None, None)
+        }
+    }
+}
+
+/// Reword the "cannot read" just recorded for a file that is not there.
+fn missing_file(problems: &mut [Problem], file: &str, fix: &str) {
+    if let Some(p) = problems.last_mut() {
+        p.file.pop();
+        p.message = format!("missing {file}");
+        p.hint = Some(format!(
+            "add {file} to this directory, or create it with `{fix}`"
+        ));
+    }
+}
+
+/// Names become parts of OCI refs: lowercase, digits and separators.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+}
+
+fn check_name(dir: &Path, name: &str, what: &str, problems: &mut Vec<Problem>) {
+    if !is_valid_name(name) {
+        problems.push(
+            Problem::error(dir, format!("`{name}` is not a valid {what} name")).with_hint(
+                "use lowercase letters, digits, `.`, `_` and `-`, starting with a letter or digit",
+            ),
+        );
+    }
+}
+
+/// The visible subdirectories of `dir`, sorted by name.
+fn subdirs(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') && entry.path().is_dir() {
+            dirs.push((name, entry.path()));
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}

@@ -1,0 +1,274 @@
+//! Checks of values whose type is right but whose content may not be: refs,
+//! atoms, paths, ports, signals, durations, and the files an image names.
+//!
+//! Whether a referenced parent or builder exists is the graph's check; here
+//! only its spelling is.
+
+use std::ops::Range;
+
+use toml::Spanned;
+
+use super::files::{Healthcheck, Level};
+use super::problem::{Problem, Source};
+use super::{Project, atom, is_valid_name};
+
+pub(super) fn project(project: &Project, problems: &mut Vec<Problem>) {
+    let kiln = &project.kiln_source;
+    level(kiln, &project.kiln.level(), problems);
+    for ns in project.namespaces.values() {
+        level(&ns.source, &ns.toml.level(), problems);
+        if let Some(registry) = &ns.toml.registry {
+            let r = registry.get_ref();
+            let last = r.rsplit('/').next().unwrap_or(r);
+            let tagged = r.contains('/') && last.contains(':');
+            if r.is_empty() || r.ends_with('/') || r.contains(['@', ' ']) || tagged {
+                problems.push(
+                    ns.source
+                        .error_at(registry.span(), format!("`{r}` is not a registry prefix"))
+                        .with_hint("write a ref without tag, e.g. `ghcr.io/acme`"),
+                );
+            } else if r.chars().any(|c| c.is_ascii_uppercase()) {
+                problems.push(
+                    ns.source
+                        .error_at(registry.span(), format!("`{r}` has uppercase letters"))
+                        .with_hint("image refs are lowercase"),
+                );
+            }
+        }
+    }
+    for image in project.images.values() {
+        let src = &image.source;
+        let toml = &image.toml;
+        level(src, &toml.level(), problems);
+        if let Some(parent) = &toml.parent
+            && parent.get_ref() != "scratch"
+        {
+            reference(
+                src,
+                parent,
+                "parent image",
+                "`scratch` or `<namespace>/<image>`",
+                problems,
+            );
+        }
+        packages(src, &toml.packages, problems);
+        if let Some(workdir) = &toml.workdir {
+            absolute(src, workdir, "workdir", problems);
+        }
+        for volume in &toml.volumes {
+            absolute(src, volume, "volume", problems);
+        }
+        for port in &toml.ports {
+            if !is_port(port.get_ref()) {
+                problems.push(
+                    src.error_at(port.span(), format!("`{}` is not a port", port.get_ref()))
+                        .with_hint("write `80`, `80/tcp` or `53/udp`"),
+                );
+            }
+        }
+        if let Some(signal) = &toml.stop_signal
+            && !is_signal(signal.get_ref())
+        {
+            problems.push(
+                src.error_at(
+                    signal.span(),
+                    format!("`{}` is not a signal", signal.get_ref()),
+                )
+                .with_hint("write a name such as `SIGTERM` or `SIGQUIT`, or a number"),
+            );
+        }
+        if let Some(hc) = &toml.healthcheck {
+            healthcheck(src, hc, problems);
+        }
+        if let Some(test) = &toml.test
+            && !image.dir.join(test.get_ref()).is_file()
+        {
+            problems.push(
+                src.error_at(
+                    test.span(),
+                    format!("the test script `{}` is missing", test.get_ref()),
+                )
+                .with_hint(format!(
+                    "add it beside image.toml, in {}",
+                    image.dir.display()
+                )),
+            );
+        }
+        if !image.dir.join("README.md").is_file() {
+            problems.push(
+                Problem::warning(&image.dir, "missing README.md")
+                    .with_hint("say what the image is for and how to run it"),
+            );
+        }
+    }
+    for builder in project.builders.values() {
+        let src = &builder.source;
+        if let Some(parent) = &builder.toml.parent
+            && parent.get_ref() != "stage3"
+        {
+            reference(
+                src,
+                parent,
+                "parent builder",
+                "`stage3` or `<namespace>/<builder>`",
+                problems,
+            );
+        }
+        packages(src, &builder.toml.packages, problems);
+    }
+}
+
+/// The inheritable keys, the same in all three files.
+fn level(src: &Source, level: &Level<'_>, problems: &mut Vec<Problem>) {
+    if let Some(tag) = level.tag
+        && !is_tag(tag.get_ref())
+    {
+        problems.push(
+            src.error_at(tag.span(), format!("`{}` is not a valid tag", tag.get_ref()))
+                .with_hint("a tag is up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`"),
+        );
+    }
+    if let Some(builder) = level.builder {
+        reference(src, builder, "builder", "`<namespace>/<builder>`", problems);
+    }
+    for path in level.keep {
+        absolute(src, path, "kept path", problems);
+    }
+    for key in level.env.keys() {
+        if key.is_empty() || key.contains('=') {
+            let span = find_span(src, key);
+            problems
+                .push(src.error_at(span, format!("`{key}` is not an environment variable name")));
+        }
+    }
+}
+
+fn reference(
+    src: &Source,
+    value: &Spanned<String>,
+    what: &str,
+    form: &str,
+    problems: &mut Vec<Problem>,
+) {
+    let r = value.get_ref();
+    let ok = r
+        .split_once('/')
+        .is_some_and(|(ns, name)| is_valid_name(ns) && is_valid_name(name));
+    if !ok {
+        problems.push(
+            src.error_at(value.span(), format!("`{r}` is not a {what} ref"))
+                .with_hint(format!("write {form}")),
+        );
+    }
+}
+
+fn packages(src: &Source, packages: &[Spanned<String>], problems: &mut Vec<Problem>) {
+    for package in packages {
+        if let Err(why) = atom::check(package.get_ref()) {
+            problems.push(src.error_at(
+                package.span(),
+                format!("`{}` is not a Portage atom: {why}", package.get_ref()),
+            ));
+        }
+    }
+}
+
+fn absolute(src: &Source, path: &Spanned<String>, what: &str, problems: &mut Vec<Problem>) {
+    if !path.get_ref().starts_with('/') {
+        problems.push(
+            src.error_at(
+                path.span(),
+                format!("the {what} `{}` is not absolute", path.get_ref()),
+            )
+            .with_hint(format!("write `/{}`", path.get_ref())),
+        );
+    }
+}
+
+fn healthcheck(src: &Source, hc: &Healthcheck, problems: &mut Vec<Problem>) {
+    if hc.cmd.is_empty() {
+        let span = find_span(src, "healthcheck");
+        problems.push(
+            src.error_at(span, "the healthcheck has an empty `cmd`")
+                .with_hint("e.g. cmd = [\"wget\", \"--spider\", \"http://localhost\"]"),
+        );
+    }
+    for duration in [&hc.interval, &hc.timeout, &hc.start_period]
+        .into_iter()
+        .flatten()
+    {
+        if parse_duration(duration.get_ref()).is_none() {
+            problems.push(
+                src.error_at(
+                    duration.span(),
+                    format!("`{}` is not a duration", duration.get_ref()),
+                )
+                .with_hint("write a number and a unit: `500ms`, `30s`, `5m`, `1h`"),
+            );
+        }
+    }
+}
+
+/// Nanoseconds in `30s`, `500ms`, `5m`, `1h` (what Docker's HEALTHCHECK takes).
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let scale = match unit {
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return None,
+    };
+    number.checked_mul(scale)
+}
+
+fn is_tag(tag: &str) -> bool {
+    let mut chars = tag.chars();
+    tag.len() <= 128
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+fn is_port(port: &str) -> bool {
+    let (number, proto) = port.split_once('/').unwrap_or((port, "tcp"));
+    matches!(proto, "tcp" | "udp" | "sctp") && number.parse::<u16>().is_ok_and(|n| n > 0)
+}
+
+fn is_signal(signal: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+        "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+        "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    ];
+    signal.parse::<u8>().is_ok_and(|n| (1..=64).contains(&n))
+        || signal.strip_prefix("SIG").is_some_and(|name| {
+            NAMES.contains(&name) || name.starts_with("RTMIN") || name.starts_with("RTMAX")
+        })
+}
+
+/// The first place a word appears in the file, for values serde gives no
+/// span (map keys).
+fn find_span(src: &Source, word: &str) -> Range<usize> {
+    let start = src.text.find(word).unwrap_or(0);
+    start..start + word.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_syntaxes() {
+        assert_eq!(parse_duration("30s"), Some(30_000_000_000));
+        assert_eq!(parse_duration("500ms"), Some(500_000_000));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("1d"), None);
+        assert!(is_port("80") && is_port("53/udp") && !is_port("0") && !is_port("80/xyz"));
+        assert!(is_signal("SIGTERM") && is_signal("9") && !is_signal("TERM"));
+        assert!(is_tag("1.25-r1") && !is_tag("-x") && !is_tag("a:b"));
+    }
+}
