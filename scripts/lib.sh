@@ -10,6 +10,8 @@ KILN_APT_PACKAGES=(
   uidmap fuse-overlayfs
   # the demo's busybox root, the benchmarks' baselines, graph rendering
   busybox-static pigz zstd xz-utils time graphviz
+  # shells whose completion scripts the tests load
+  zsh fish
   # the stand-in stage3 and its signed mirror
   debootstrap gnupg python3 curl ca-certificates
 )

@@ -300,7 +300,7 @@ fn lookup_image(project: &Project, id: &str) -> Lookup {
     if project.images.contains_key(id) {
         return Ok(Some(Node::Image(id.to_string())));
     }
-    if project.broken.contains(id) {
+    if project.broken_images.contains(id) {
         return Ok(None);
     }
     let hint = if project.builders.contains_key(id) {
@@ -308,11 +308,8 @@ fn lookup_image(project: &Project, id: &str) -> Lookup {
             "`{id}` is a builder: name it with `builder = \"{id}\"`, and give `parent` an image"
         )
     } else {
-        suggestion(
-            id,
-            project.images.keys().map(String::as_str),
-            "kiln graph lists the images",
-        )
+        let known = project.images.keys().chain(&project.broken_images);
+        suggestion(id, known.map(String::as_str), "kiln graph lists the images")
     };
     Err((format!("unknown parent image `{id}`"), hint))
 }
@@ -321,12 +318,13 @@ fn lookup_builder(project: &Project, id: &str) -> Lookup {
     if project.builders.contains_key(id) {
         return Ok(Some(Node::Builder(id.to_string())));
     }
-    if project.broken.contains(id) {
+    if project.broken_builders.contains(id) {
         return Ok(None);
     }
+    let known = project.builders.keys().chain(&project.broken_builders);
     let hint = suggestion(
         id,
-        project.builders.keys().map(String::as_str),
+        known.map(String::as_str),
         "builders live in layouts/<ns>/builders/<name>/builder.toml",
     );
     Err((format!("unknown builder `{id}`"), hint))
@@ -397,6 +395,8 @@ impl Stack {
         let (graph, graph_problems) = Graph::new(&loaded.project);
         let mut problems = loaded.problems;
         problems.extend(graph_problems);
+        // Grouped by file, in file order: how people fix them.
+        problems.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
         Stack {
             project: loaded.project,
             graph,

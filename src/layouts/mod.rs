@@ -27,7 +27,7 @@ pub use settings::{BuildContainer, ImageSettings, Overrides, ProjectSettings};
 pub const PROJECT_FILE: &str = "kiln.toml";
 
 /// A loaded stack. Parts that failed to parse are left out (their names are
-/// in `broken`), so the rest can still be checked.
+/// in `broken_images` and `broken_builders`), so the rest can still be checked.
 #[derive(Debug)]
 pub struct Project {
     pub root: PathBuf,
@@ -38,9 +38,11 @@ pub struct Project {
     pub images: BTreeMap<String, Image>,
     /// By `ns/builder`.
     pub builders: BTreeMap<String, Builder>,
-    /// `ns/name` of images and builders whose file did not parse: references
-    /// to them are not reported a second time as unknown.
-    pub broken: BTreeSet<String>,
+    /// `ns/image` of images whose image.toml did not parse: references to
+    /// them are not reported a second time as unknown.
+    pub broken_images: BTreeSet<String>,
+    /// Likewise for builders.
+    pub broken_builders: BTreeSet<String>,
 }
 
 #[derive(Debug)]
@@ -143,7 +145,8 @@ impl Project {
             namespaces: BTreeMap::new(),
             images: BTreeMap::new(),
             builders: BTreeMap::new(),
-            broken: BTreeSet::new(),
+            broken_images: BTreeSet::new(),
+            broken_builders: BTreeSet::new(),
         };
         let layouts = root.join("layouts");
         match subdirs(&layouts) {
@@ -232,7 +235,7 @@ impl Project {
                 if source.is_none() && !path.exists() {
                     missing_file(problems, "image.toml", &format!("kiln new image {id}"));
                 }
-                self.broken.insert(id);
+                self.broken_images.insert(id);
             }
         }
     }
@@ -257,7 +260,7 @@ impl Project {
                 if source.is_none() && !path.exists() {
                     missing_file(problems, "builder.toml", &format!("kiln new builder {id}"));
                 }
-                self.broken.insert(id);
+                self.broken_builders.insert(id);
             }
         }
     }

@@ -88,10 +88,7 @@ pub(super) fn project(project: &Project, problems: &mut Vec<Problem>) {
                     test.span(),
                     format!("the test script `{}` is missing", test.get_ref()),
                 )
-                .with_hint(format!(
-                    "add it beside image.toml, in {}",
-                    image.dir.display()
-                )),
+                .with_hint("add it beside image.toml, or remove `test`"),
             );
         }
         if !image.dir.join("README.md").is_file() {

@@ -96,3 +96,4 @@ pub fn describe(out: &Output) -> String {
         stderr(out)
     )
 }
+pub mod layouts;
