@@ -827,3 +827,30 @@ scratch
     );
     assert_eq!(greeting["parent"], "demo/hello");
 }
+
+#[test]
+fn check_with_targets_reports_only_their_problems() {
+    let dir = images(&[
+        ("base", "packages = [\"libc\"]\n"),
+        ("app", "parent = \"a/base\"\n"),
+        ("other", "ports = [\"0\"]\n"),
+        ("broken", "parent = \n"),
+    ]);
+    let out = kiln_in(dir.path(), &["check", "a/app"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: layouts/a/images/base/image.toml:1:13: `libc` is not a Portage atom: an atom is `category/name`, e.g. `app-misc/hello`\n     \
+         Checked 1 namespace, 3 images, 0 builders: 1 error, 0 warnings\n"
+    );
+    let out = kiln_in(dir.path(), &["check", "a/broken"]);
+    assert!(
+        stderr(&out).starts_with("error: layouts/a/images/broken/image.toml:1:10: `parent`: "),
+        "{}",
+        describe(&out)
+    );
+    let out = kiln_in(dir.path(), &["check", "a"]);
+    assert!(
+        stderr(&out).ends_with("Checked 1 namespace, 3 images, 0 builders: 3 errors, 0 warnings\n")
+    );
+}
