@@ -166,30 +166,31 @@ impl Project {
 
     fn load_namespace(&mut self, name: String, dir: PathBuf, problems: &mut Vec<Problem>) {
         check_name(&dir, &name, "namespace", problems);
-        let path = dir.join("namespace.toml");
-        let (source, toml) = read_toml::<NamespaceToml>(&path, problems);
-        if source.is_none() && !path.exists() {
-            missing_file(
-                problems,
-                "namespace.toml",
-                &format!("kiln new namespace {name}"),
-            );
-        }
-        for entry in subdirs(&dir).unwrap_or_default() {
-            match entry.0.as_str() {
+        let create = format!("kiln new namespace {name}");
+        // A namespace whose file is broken still holds images worth checking.
+        let (source, toml) = read_toml::<NamespaceToml>(&dir, "namespace.toml", &create, problems)
+            .unwrap_or_else(|| {
+                let empty = Source {
+                    path: dir.join("namespace.toml"),
+                    text: String::new(),
+                };
+                (empty, NamespaceToml::default())
+            });
+        for (entry, path) in subdirs(&dir).unwrap_or_default() {
+            match entry.as_str() {
                 "images" => {
-                    for (image, image_dir) in subdirs(&entry.1).unwrap_or_default() {
+                    for (image, image_dir) in subdirs(&path).unwrap_or_default() {
                         self.load_image(&name, image, image_dir, problems);
                     }
                 }
                 "builders" => {
-                    for (builder, builder_dir) in subdirs(&entry.1).unwrap_or_default() {
+                    for (builder, builder_dir) in subdirs(&path).unwrap_or_default() {
                         self.load_builder(&name, builder, builder_dir, problems);
                     }
                 }
                 other => {
                     let problem = Problem::warning(
-                        &entry.1,
+                        &path,
                         format!("unexpected directory `{other}` in namespace `{name}`"),
                     );
                     problems.push(match problem::closest(other, ["images", "builders"]) {
@@ -199,28 +200,21 @@ impl Project {
                 }
             }
         }
-        let source = source.unwrap_or(Source {
-            path,
-            text: String::new(),
-        });
-        let toml = toml.unwrap_or_default();
-        self.namespaces.insert(
-            name.clone(),
-            Namespace {
-                name,
-                dir,
-                source,
-                toml,
-            },
-        );
+        let namespace = Namespace {
+            name: name.clone(),
+            dir,
+            source,
+            toml,
+        };
+        self.namespaces.insert(name, namespace);
     }
 
     fn load_image(&mut self, ns: &str, name: String, dir: PathBuf, problems: &mut Vec<Problem>) {
         let id = format!("{ns}/{name}");
         check_name(&dir, &name, "image", problems);
-        let path = dir.join("image.toml");
-        match read_toml::<ImageToml>(&path, problems) {
-            (Some(source), Some(toml)) => {
+        let create = format!("kiln new image {id}");
+        match read_toml::<ImageToml>(&dir, "image.toml", &create, problems) {
+            Some((source, toml)) => {
                 let image = Image {
                     id: id.clone(),
                     namespace: ns.to_string(),
@@ -231,10 +225,7 @@ impl Project {
                 };
                 self.images.insert(id, image);
             }
-            (source, _) => {
-                if source.is_none() && !path.exists() {
-                    missing_file(problems, "image.toml", &format!("kiln new image {id}"));
-                }
+            None => {
                 self.broken_images.insert(id);
             }
         }
@@ -243,9 +234,9 @@ impl Project {
     fn load_builder(&mut self, ns: &str, name: String, dir: PathBuf, problems: &mut Vec<Problem>) {
         let id = format!("{ns}/{name}");
         check_name(&dir, &name, "builder", problems);
-        let path = dir.join("builder.toml");
-        match read_toml::<BuilderToml>(&path, problems) {
-            (Some(source), Some(toml)) => {
+        let create = format!("kiln new builder {id}");
+        match read_toml::<BuilderToml>(&dir, "builder.toml", &create, problems) {
+            Some((source, toml)) => {
                 let builder = Builder {
                     id: id.clone(),
                     namespace: ns.to_string(),
@@ -256,54 +247,37 @@ impl Project {
                 };
                 self.builders.insert(id, builder);
             }
-            (source, _) => {
-                if source.is_none() && !path.exists() {
-                    missing_file(problems, "builder.toml", &format!("kiln new builder {id}"));
-                }
+            None => {
                 self.broken_builders.insert(id);
             }
         }
     }
-
-    /// Images of a namespace, in name order.
-    pub fn images_of<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a Image> + 'a {
-        self.images.values().filter(move |i| i.namespace == ns)
-    }
-
-    /// Builders of a namespace, in name order.
-    pub fn builders_of<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a Builder> + 'a {
-        self.builders.values().filter(move |b| b.namespace == ns)
-    }
 }
 
-/// Read and parse a TOML file, recording the problem if either fails.
+/// Read and parse `dir/file`, recording why not if it cannot be: missing
+/// (with the `kiln new` command that creates it), unreadable, or invalid.
 fn read_toml<T: serde::de::DeserializeOwned>(
-    path: &Path,
+    dir: &Path,
+    file: &str,
+    create: &str,
     problems: &mut Vec<Problem>,
-) -> (Option<Source>, Option<T>) {
-    match Source::read(path) {
-        Ok(source) => match source.parse() {
-            Ok(toml) => (Some(source), Some(toml)),
-            Err(p) => {
-                problems.push(p);
-                (Some(source), None)
-            }
-        },
+) -> Option<(Source, T)> {
+    let path = dir.join(file);
+    if !path.exists() {
+        problems.push(
+            Problem::error(dir, format!("missing {file}")).with_hint(format!(
+                "add {file} to this directory, or create it with `{create}`"
+            )),
+        );
+        return None;
+    }
+    let source = Source::read(&path).map_err(|p| problems.push(p)).ok()?;
+    match source.parse() {
+        Ok(toml) => Some((source, toml)),
         Err(p) => {
             problems.push(p);
-            (None, None)
+            None
         }
-    }
-}
-
-/// Reword the "cannot read" just recorded for a file that is not there.
-fn missing_file(problems: &mut [Problem], file: &str, fix: &str) {
-    if let Some(p) = problems.last_mut() {
-        p.file.pop();
-        p.message = format!("missing {file}");
-        p.hint = Some(format!(
-            "add {file} to this directory, or create it with `{fix}`"
-        ));
     }
 }
 

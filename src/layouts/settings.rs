@@ -169,12 +169,9 @@ impl Project {
         let image = self.images.get(id)?;
         let toml = &image.toml;
         let ns = self.namespaces.get(&image.namespace);
-        let inherited = self.levels(&image.namespace);
-        let mut levels = inherited.iter().collect::<Vec<_>>();
-        let own = toml.level();
-        levels.push(&own);
-        let last =
-            |pick: &dyn Fn(&Level<'_>) -> Option<String>| levels.iter().rev().find_map(|l| pick(l));
+        let mut levels = self.levels(&image.namespace);
+        levels.push(toml.level());
+        let last = |pick: &dyn Fn(&Level<'_>) -> Option<String>| levels.iter().rev().find_map(pick);
 
         let tag = overrides
             .tag
