@@ -1,9 +1,10 @@
 //! What the stack commands share: finding and loading the project, and
 //! printing its problems.
 //!
-//! `--project` is repeated on each command that reads a stack (with its
-//! `KILN_PROJECT` twin) rather than made global, so commands that need no
-//! project do not offer it.
+//! `--project` (with its `KILN_PROJECT` twin) is flattened into each command
+//! that reads a stack rather than into kiln's global flags, so commands that
+//! need no project do not offer it; it is global below those commands, so
+//! `kiln new image X --project DIR` works too.
 
 use std::path::PathBuf;
 
@@ -16,7 +17,7 @@ use crate::printer::Printer;
 pub struct ProjectArgs {
     /// The project root, the directory holding kiln.toml [default: the
     /// nearest one from the current directory up].
-    #[arg(long, value_name = "DIR", env = "KILN_PROJECT")]
+    #[arg(long, value_name = "DIR", env = "KILN_PROJECT", global = true)]
     pub project: Option<PathBuf>,
 }
 
