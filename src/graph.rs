@@ -408,3 +408,88 @@ impl Stack {
         self.problems.iter().filter(|p| p.is_error()).count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(files: &[(&str, &str)]) -> (tempfile::TempDir, Stack) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kiln.toml"), "").unwrap();
+        for (path, text) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let stack = Stack::load(dir.path());
+        (dir, stack)
+    }
+
+    #[test]
+    fn order_puts_what_is_needed_first_and_is_stable() {
+        let (_dir, stack) = stack(&[
+            ("layouts/z/namespace.toml", ""),
+            ("layouts/z/images/top/image.toml", "parent = \"a/mid\"\n"),
+            ("layouts/a/namespace.toml", ""),
+            (
+                "layouts/a/images/mid/image.toml",
+                "parent = \"a/low\"\nbuilder = \"z/b\"\n",
+            ),
+            ("layouts/a/images/low/image.toml", ""),
+            ("layouts/z/builders/b/builder.toml", ""),
+        ]);
+        let ids: Vec<String> = stack
+            .graph
+            .order()
+            .iter()
+            .map(|n| format!("{} {n}", n.kind()))
+            .collect();
+        assert_eq!(
+            ids,
+            ["builder z/b", "image a/low", "image a/mid", "image z/top"]
+        );
+        let top = Node::Image("z/top".into());
+        let plan = stack.graph.plan(std::slice::from_ref(&top), true);
+        let reasons: Vec<String> = plan
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}: {}",
+                    s.node,
+                    s.reasons
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "z/b: builder of a/mid",
+                "a/low: parent of a/mid",
+                "a/mid: parent of z/top",
+                "z/top: requested"
+            ]
+        );
+        assert_eq!(stack.graph.plan(&[top], false).len(), 1);
+    }
+
+    #[test]
+    fn a_cycle_starts_at_its_smallest_member_whatever_the_entry() {
+        let (_dir, stack) = stack(&[
+            ("layouts/a/namespace.toml", ""),
+            ("layouts/a/images/entry/image.toml", "parent = \"a/y\"\n"),
+            ("layouts/a/images/y/image.toml", "parent = \"a/x\"\n"),
+            ("layouts/a/images/x/image.toml", "parent = \"a/y\"\n"),
+        ]);
+        let cycles: Vec<&str> = stack
+            .problems
+            .iter()
+            .filter(|p| p.is_error())
+            .map(|p| p.message.as_str())
+            .collect();
+        assert_eq!(cycles, ["cycle of parents: a/x -> a/y -> a/x"]);
+    }
+}

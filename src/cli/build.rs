@@ -59,7 +59,6 @@ impl Args {
     pub fn overrides(&self) -> Overrides {
         Overrides {
             compression: self.compression,
-            tag: None,
             layout: self.layout.clone(),
         }
     }

@@ -155,10 +155,14 @@ impl Project {
                     project.load_namespace(name, dir, &mut problems);
                 }
             }
-            Err(e) => problems.push(
-                Problem::error(&layouts, format!("cannot read the layouts directory: {e}"))
-                    .with_hint("namespaces live in layouts/<ns>/ (kiln new namespace NAME)"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => problems.push(
+                Problem::warning(&layouts, "no layouts directory: the stack is empty")
+                    .with_hint("add a namespace with `kiln new namespace NAME`"),
             ),
+            Err(e) => problems.push(Problem::error(
+                &layouts,
+                format!("cannot read the layouts directory: {e}"),
+            )),
         }
         validate::project(&project, &mut problems);
         Loaded { project, problems }

@@ -19,7 +19,6 @@ use crate::fetch::config::Sources;
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub compression: Option<Compression>,
-    pub tag: Option<String>,
     pub layout: Option<PathBuf>,
 }
 
@@ -173,11 +172,7 @@ impl Project {
         levels.push(toml.level());
         let last = |pick: &dyn Fn(&Level<'_>) -> Option<String>| levels.iter().rev().find_map(pick);
 
-        let tag = overrides
-            .tag
-            .clone()
-            .or_else(|| last(&|l| l.tag.map(|t| t.get_ref().clone())))
-            .unwrap_or_else(|| "latest".into());
+        let tag = last(&|l| l.tag.map(|t| t.get_ref().clone())).unwrap_or_else(|| "latest".into());
         let compression = overrides
             .compression
             .or_else(|| levels.iter().rev().find_map(|l| l.compression))
