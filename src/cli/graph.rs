@@ -223,5 +223,5 @@ fn json_of(stack: &Stack, steps: &[Step]) -> serde_json::Value {
             })
         })
         .collect();
-    json!({ "project": stack.project.root, "nodes": nodes })
+    json!({ "project": stack.project.settings(&overrides), "nodes": nodes })
 }

@@ -345,3 +345,41 @@ scratch
     );
     assert_eq!(greeting["parent"], "demo/hello");
 }
+
+#[test]
+fn cache_and_layout_dirs_resolve_from_env_file_and_default() {
+    let dir = stack(&[("kiln.toml", "cache = \"my-cache\"\nlayout = \"out/oci\"\n")]);
+    let project = |envs: &[(&str, &str)]| {
+        let mut cmd = crate::util::kiln();
+        cmd.current_dir(dir.path())
+            .env_remove("KILN_PROJECT")
+            .env_remove("KILN_CACHE_DIR")
+            .args(["graph", "--format", "json"]);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["project"].clone()
+    };
+    let root = dir.path().canonicalize().unwrap();
+    let settings = project(&[]);
+    assert_eq!(settings["cache"], root.join("my-cache").to_str().unwrap());
+    assert_eq!(settings["layout"], root.join("out/oci").to_str().unwrap());
+    assert_eq!(
+        settings["sources"]["mirrors"],
+        serde_json::json!(["https://distfiles.gentoo.org"])
+    );
+    assert_eq!(
+        project(&[("KILN_CACHE_DIR", "/elsewhere")])["cache"],
+        "/elsewhere"
+    );
+
+    write(dir.path(), &[("kiln.toml", "")]);
+    assert_eq!(project(&[("XDG_CACHE_HOME", "/xdg")])["cache"], "/xdg/kiln");
+    assert_eq!(
+        project(&[("XDG_CACHE_HOME", ""), ("HOME", "/home/u")])["cache"],
+        "/home/u/.cache/kiln"
+    );
+    assert_eq!(project(&[])["layout"], root.join("oci").to_str().unwrap());
+}
