@@ -93,16 +93,16 @@ fn label(stack: &Stack, node: &Node) -> String {
 
 fn tree(stack: &Stack, steps: &[Step]) -> String {
     let selected: Vec<&Node> = steps.iter().map(|s| &s.node).collect();
-    let mut children: BTreeMap<Option<&Node>, Vec<&Node>> = BTreeMap::new();
+    // A node hangs under its parent when that is shown too, else under a
+    // root line: `stage3`, `scratch`, or the parent left out (--no-deps).
+    let mut children: BTreeMap<Node, Vec<&Node>> = BTreeMap::new();
     let mut roots: BTreeMap<String, Vec<&Node>> = BTreeMap::new();
-    let parents: Vec<Option<Node>> = selected.iter().map(|n| parent_of(stack, n)).collect();
-    for (node, parent) in selected.iter().zip(&parents) {
-        match parent {
-            Some(p) if selected.contains(&p) => children
-                .entry(selected.iter().copied().find(|s| *s == p))
-                .or_default()
-                .push(node),
-            Some(p) => roots.entry(p.id().to_string()).or_default().push(node),
+    for node in &selected {
+        match parent_of(stack, node) {
+            Some(parent) if selected.contains(&&parent) => {
+                children.entry(parent).or_default().push(node)
+            }
+            Some(parent) => roots.entry(parent.id().to_string()).or_default().push(node),
             None => roots
                 .entry(root_name(node).to_string())
                 .or_default()
@@ -131,7 +131,7 @@ fn tree(stack: &Stack, steps: &[Step]) -> String {
 
 fn branch(
     stack: &Stack,
-    children: &BTreeMap<Option<&Node>, Vec<&Node>>,
+    children: &BTreeMap<Node, Vec<&Node>>,
     node: &Node,
     prefix: &str,
     last: bool,
@@ -143,7 +143,7 @@ fn branch(
         ("├── ", "│   ")
     };
     let _ = writeln!(out, "{prefix}{mark}{}", label(stack, node));
-    let kids = children.get(&Some(node)).map_or(&[][..], Vec::as_slice);
+    let kids = children.get(node).map_or(&[][..], Vec::as_slice);
     let prefix = format!("{prefix}{next}");
     for (i, kid) in kids.iter().enumerate() {
         branch(stack, children, kid, &prefix, i + 1 == kids.len(), out);
