@@ -131,6 +131,16 @@ fn new_with_flags_scaffolds_a_stack_that_checks_clean() {
         "error: `nginx` is not a Portage atom: an atom is `category/name`, e.g. `app-misc/hello`\n"
     );
     assert!(!root.join("layouts/acme/images/x").exists());
+
+    // A file already there is kept: only the missing ones are written.
+    crate::util::layouts::write(root, &[("layouts/acme/images/solo/README.md", "# mine\n")]);
+    let out = new(&["image", "acme/solo"]);
+    assert_eq!(
+        stderr(&out),
+        "     Created layouts/acme/images/solo/image.toml\n     Created layouts/acme/images/solo/build.sh\n"
+    );
+    let readme = std::fs::read_to_string(root.join("layouts/acme/images/solo/README.md")).unwrap();
+    assert_eq!(readme, "# mine\n");
 }
 
 /// `kiln new` on a pseudo-terminal, answering its questions, one answer wrong.

@@ -293,18 +293,21 @@ fn refuse_existing(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Write every file, each only if it is not there yet.
+/// Write the files that are not there yet; the ones already there (a
+/// README.md written by hand) are kept as they are.
 fn write_all(files: &[(PathBuf, String)]) -> anyhow::Result<Vec<PathBuf>> {
-    for (path, _) in files {
-        refuse_existing(path)?;
-    }
+    let mut written = Vec::new();
     for (path, text) in files {
+        if path.exists() {
+            continue;
+        }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        written.push(path.clone());
     }
-    Ok(files.iter().map(|(p, _)| p.clone()).collect())
+    Ok(written)
 }
 
 /// A TOML basic string.
