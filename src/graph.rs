@@ -404,6 +404,13 @@ impl Stack {
         }
     }
 
+    /// The plan for command-line targets (all when empty), what they need
+    /// first unless `no_deps`.
+    pub fn plan(&self, targets: &[String], no_deps: bool) -> anyhow::Result<Vec<Step>> {
+        let requested = self.graph.targets(&self.project, targets)?;
+        Ok(self.graph.plan(&requested, !no_deps))
+    }
+
     pub fn error_count(&self) -> usize {
         self.problems.iter().filter(|p| p.is_error()).count()
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::error::hinted;
-use crate::graph::{Node, Stack, Step};
+use crate::graph::{Node, Reason, Stack, Step};
 use crate::layouts::problem::display_path;
 use crate::layouts::{BuildContainer, Compression, Overrides};
 use crate::printer::Printer;
@@ -72,8 +72,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
         ));
     }
     let stack = args.project.load_valid(printer)?;
-    let requested = stack.graph.targets(&stack.project, &args.targets)?;
-    let steps = stack.graph.plan(&requested, !args.no_deps);
+    let steps = stack.plan(&args.targets, args.no_deps)?;
     let overrides = args.overrides();
     let settings = stack.project.settings(&overrides);
     let in_layout = refs_in_layout(&settings.layout);
@@ -83,9 +82,8 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
         plural(steps.len()),
         display_path(&settings.layout),
     ));
-    let requested: BTreeSet<&Node> = requested.iter().collect();
     for (i, step) in steps.iter().enumerate() {
-        let line = describe(&stack, step, &args, &overrides, &in_layout, &requested);
+        let line = describe(&stack, step, &args, &overrides, &in_layout);
         printer.out(format!("{:>3}. {line}", i + 1));
     }
     Ok(ExitCode::SUCCESS)
@@ -98,7 +96,6 @@ fn describe(
     args: &Args,
     overrides: &Overrides,
     in_layout: &BTreeSet<String>,
-    requested: &BTreeSet<&Node>,
 ) -> String {
     let mut why: Vec<String> = step.reasons.iter().map(ToString::to_string).collect();
     match &step.node {
@@ -124,7 +121,8 @@ fn describe(
                 BuildContainer::Builder(b) => format!("builder {b}"),
                 BuildContainer::ParentState(p) => format!("{p}'s builder state"),
             };
-            if args.force_all || args.force && requested.contains(&step.node) {
+            let requested = step.reasons.contains(&Reason::Requested);
+            if args.force_all || args.force && requested {
                 why.push(
                     if args.force_all {
                         "--force-all"

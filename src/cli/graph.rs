@@ -44,8 +44,7 @@ pub enum Format {
 
 pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let stack = args.project.load_valid(printer)?;
-    let requested = stack.graph.targets(&stack.project, &args.targets)?;
-    let steps = stack.graph.plan(&requested, !args.no_deps);
+    let steps = stack.plan(&args.targets, args.no_deps)?;
     let text = match args.format {
         Format::Tree => tree(&stack, &steps),
         Format::Dot => dot(&stack, &steps),
