@@ -122,20 +122,16 @@ fn describe(
                 BuildContainer::ParentState(p) => format!("{p}'s builder state"),
             };
             let requested = step.reasons.contains(&Reason::Requested);
-            if args.force_all || args.force && requested {
-                why.push(
-                    if args.force_all {
-                        "--force-all"
-                    } else {
-                        "--force"
-                    }
-                    .into(),
-                );
+            let state = if args.force_all {
+                "--force-all"
+            } else if args.force && requested {
+                "--force"
             } else if in_layout.contains(&image.reference) {
-                why.push("in the layout: rebuilt only if its inputs changed".into());
+                "in the layout: rebuilt only if its inputs changed"
             } else {
-                why.push("not in the layout".into());
-            }
+                "not in the layout"
+            };
+            why.push(state.into());
             format!(
                 "image {id} -> {} ({}) in {container}: {}",
                 image.reference,
