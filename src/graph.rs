@@ -197,19 +197,6 @@ impl Graph {
         self.deps.get(node).map_or(&[], Vec::as_slice)
     }
 
-    /// What needs a node, in build order.
-    pub fn dependents(&self, node: &Node) -> Vec<(Edge, &Node)> {
-        self.order
-            .iter()
-            .flat_map(|n| {
-                self.deps(n)
-                    .iter()
-                    .filter(|(_, d)| d == node)
-                    .map(move |(e, _)| (*e, n))
-            })
-            .collect()
-    }
-
     /// The nodes named by command-line targets: `ns` (all its images and
     /// builders), `ns/name` (an image, else a builder); all when empty.
     pub fn targets(&self, project: &Project, targets: &[String]) -> anyhow::Result<Vec<Node>> {
