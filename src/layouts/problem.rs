@@ -114,13 +114,6 @@ impl Source {
         }
     }
 
-    pub fn warning_at(&self, span: Range<usize>, message: impl Into<String>) -> Problem {
-        Problem {
-            severity: Severity::Warning,
-            ..self.error_at(span, message)
-        }
-    }
-
     /// Parse the file, turning the toml crate's error into a placed problem.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Problem> {
         toml::from_str(&self.text).map_err(|e| self.toml_problem(&e))
