@@ -216,13 +216,13 @@ impl<'p> Mirrors<'p> {
                 }
             };
             let got = got.and_then(|got| match size {
-                Some(expected) if got != expected => {
-                    // A short or long file is no start to resume from.
-                    let _ = fs::remove_file(dest);
-                    Err(Failure::Truncated { got, expected })
-                }
+                Some(expected) if got != expected => Err(Failure::Truncated { got, expected }),
                 _ => Ok(()),
             });
+            if let Err(Failure::Truncated { .. }) = got {
+                // A short or long file is no start to resume from.
+                let _ = fs::remove_file(dest);
+            }
             match got {
                 Ok(()) => return Ok(mirror),
                 Err(why) => {
@@ -314,10 +314,11 @@ impl<'p> Mirrors<'p> {
         bar.finish_and_clear();
         file.sync_all().map_err(io_err)?;
         match size {
-            // Cut short without an error (no Content-Length): resume next try.
-            Some(s) if written < s => Err(Failure::Transient(format!(
-                "transfer ended after {written} of {s} bytes"
-            ))),
+            // The response ended normally, so the mirror's file is short.
+            Some(expected) if written < expected => Err(Failure::Truncated {
+                got: written,
+                expected,
+            }),
             _ => Ok(written),
         }
     }

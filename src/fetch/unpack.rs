@@ -61,7 +61,9 @@ pub fn unpack(archive: &Path, dest: &Path) -> Result<Unpacked, UnpackError> {
     let (reader, child) = decompressed(archive).map_err(read_err)?;
     let result = unpack_tar(archive, reader, dest);
     if let Some(mut child) = child {
-        let _ = child.kill();
+        if result.is_err() {
+            let _ = child.kill();
+        }
         let status = child.wait().map_err(read_err)?;
         if result.is_ok() && !status.success() {
             return Err(read_err(io::Error::other(format!(
@@ -223,6 +225,9 @@ fn unpack_tar(archive: &Path, reader: impl Read, dest: &Path) -> Result<Unpacked
         set_xattrs(&mut entry, &target);
         set_mtime(&target, mtime);
     }
+    // Read the zero padding after the end of the archive too, so that a
+    // decompressor feeding a pipe ends normally.
+    io::copy(&mut tar.into_inner(), &mut io::sink()).map_err(read_err)?;
     for (dir, mode, mtime) in dirs.into_iter().rev() {
         fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).map_err(|source| {
             UnpackError::Write {
