@@ -426,6 +426,23 @@ fn offline_names_the_missing_file() {
 }
 
 #[test]
+fn refuses_a_lock_for_another_flavour() {
+    let fx = Fixture::new();
+    run_ok(&mut fx.kiln(&["update"]));
+    let toml = fx.project.join("kiln.toml");
+    let text = fs::read_to_string(&toml).unwrap();
+    fs::write(&toml, format!("{text}flavour = \"systemd\"\n")).unwrap();
+    let out = run_err(&mut fx.kiln(&["fetch"]));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: kiln.lock pins {STAGE3} (kiln.toml asks for stage3-amd64-systemd-*)\n\
+             hint: run `kiln update` to pin inputs that match kiln.toml's [sources]\n"
+        )
+    );
+}
+
+#[test]
 fn unpack_refuses_escaping_paths_and_keeps_symlinks_unfollowed() {
     let tmp = tempdir();
     let make = |name: &str, script: &str| {

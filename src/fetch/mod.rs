@@ -84,7 +84,10 @@ pub fn inputs(
 ) -> anyhow::Result<Inputs> {
     let fetcher = Fetcher::new(project_dir, sources, options, printer)?;
     let lock = match Lock::read(project_dir)? {
-        Some(lock) => lock,
+        Some(lock) => {
+            matches_sources(&lock, sources)?;
+            lock
+        }
         None if options.offline => {
             return Err(anyhow::anyhow!(
                 "--offline: there is no kiln.lock in {}",
@@ -100,6 +103,33 @@ pub fn inputs(
         }
     };
     fetcher.ensure(&lock)
+}
+
+/// A lock pinned for another arch, flavour or snapshot than kiln.toml now
+/// asks for is stale: building from it would ignore the user's change.
+fn matches_sources(lock: &Lock, sources: &Sources) -> anyhow::Result<()> {
+    let stage3 = format!("stage3-{}-{}-", sources.arch, sources.flavour);
+    let arch_dir = format!("releases/{}/autobuilds/", sources.arch);
+    let stale =
+        if !lock.stage3.path.starts_with(&arch_dir) || !lock.stage3.name().starts_with(&stage3) {
+            Some(format!(
+                "{} (kiln.toml asks for {stage3}*)",
+                lock.stage3.name()
+            ))
+        } else if lock.snapshot.name() != sources.snapshot {
+            Some(format!(
+                "{} (kiln.toml asks for {})",
+                lock.snapshot.name(),
+                sources.snapshot
+            ))
+        } else {
+            None
+        };
+    match stale {
+        Some(what) => Err(anyhow::anyhow!("kiln.lock pins {what}"))
+            .hint("run `kiln update` to pin inputs that match kiln.toml's [sources]"),
+        None => Ok(()),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -160,18 +190,29 @@ impl<'p> Fetcher<'p> {
         if let Some(keys) = self.keys.get() {
             return Ok(keys);
         }
-        let keys = Keyring::load(&self.sources.keys, &self.project_dir)?;
+        let keys = match Keyring::load(&self.sources.keys, &self.project_dir) {
+            Ok(keys) => keys,
+            Err(e @ pgp::PgpError::NotShipped { .. }) => return Err(e.into()),
+            Err(e) => {
+                return Err(e).hint(
+                    "list the signing keys' armored public key files in kiln.toml's \
+                     [sources] keys, relative to kiln.toml's directory",
+                );
+            }
+        };
         Ok(self.keys.get_or_init(|| keys))
     }
 
     /// Find the latest stage3 (through the signed `latest-*.txt`) and the
     /// snapshot, download and verify both, and return their pins.
     pub fn update(&self) -> anyhow::Result<Lock> {
+        // A missing key is the likelier mistake; say so before any download.
+        self.keys()?;
         let _guard = self.cache.lock().context("locking the cache")?;
         let s = &self.sources;
         let auto = format!("releases/{}/autobuilds", s.arch);
         let latest_rel = format!("{auto}/latest-stage3-{}-{}.txt", s.arch, s.flavour);
-        let (bytes, mirror) = self.mirrors.get_small(&latest_rel)?;
+        let (bytes, mirror) = self.mirrors.get_small(&latest_rel).hint(MIRROR_HINT)?;
         let location = mirror.location(&latest_rel);
         let text = String::from_utf8_lossy(&bytes);
         let name = latest_rel.rsplit('/').next().unwrap_or(&latest_rel);
@@ -236,7 +277,7 @@ impl<'p> Fetcher<'p> {
                     .hint("run `kiln fetch --to DIR` on a machine with network, and list DIR as a file:// mirror")
                     .unwrap_err()
             } else {
-                e.into()
+                Err::<(), _>(e).hint(MIRROR_HINT).unwrap_err()
             }
         };
         let mut sidecars = Vec::new();
@@ -406,6 +447,9 @@ impl<'p> Fetcher<'p> {
         Ok(())
     }
 }
+
+const MIRROR_HINT: &str = "check the network and [sources] mirrors in kiln.toml; \
+     without network, use --offline with a file:// mirror written by `kiln fetch --to`";
 
 const LOCK_HINT: &str = "the mirror's file differs from the one kiln.lock pins: run `kiln update` \
      to pin what the mirror has now, or list a mirror that still has the pinned file";
