@@ -324,6 +324,31 @@ fn refuses_a_signature_by_an_expired_key() {
     );
 }
 
+fn subkey_case(pick: fn(&SubKeys) -> &String, why: &str) {
+    let keys = subkeys();
+    let public = keys.public.display().to_string();
+    let sub = pick(keys).clone();
+    refused(
+        &["release", &public],
+        &["fetch"],
+        |fx| {
+            let file = fx.path(STAGE3_REL);
+            sign_with_subkey(&sub, &file, &fx.path(&format!("{STAGE3_REL}.asc")));
+        },
+        |_| format!("error: {STAGE3} is signed by key {sub} (Kiln Sub Key <sub@kiln.test>), {why}"),
+    );
+}
+
+#[test]
+fn refuses_a_signature_by_an_expired_subkey() {
+    subkey_case(|k| &k.expired, "which expired on 2020-01-02");
+}
+
+#[test]
+fn refuses_a_signature_by_a_revoked_subkey() {
+    subkey_case(|k| &k.revoked, "which has been revoked");
+}
+
 #[test]
 fn refuses_a_missing_signature() {
     refused(
