@@ -29,6 +29,7 @@ pub fn keys() -> &'static Path {
     static KEYS: OnceLock<PathBuf> = OnceLock::new();
     KEYS.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fetch-keys");
+        let _gpg = gpg_lock();
         run_ok(Command::new(repo().join("scripts/test-world/keys")).arg(&dir));
         dir
     })
@@ -61,11 +62,22 @@ pub fn release_subkey() -> String {
         .expect("release key has a subkey")
 }
 
+/// The world's scripts stop the gpg agent of their key dir when they end,
+/// which breaks a signature being made at the same time by another test
+/// thread: every use of gpg here takes this lock.
+static GPG: Mutex<()> = Mutex::new(());
+
+fn gpg_lock() -> std::sync::MutexGuard<'static, ()> {
+    GPG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Sign `file` with a world key into `out` (detach or clear).
 pub fn sign(name: &str, mode: &str, file: &Path, out: &Path) {
+    let keys = keys();
+    let _gpg = gpg_lock();
     run_ok(
         Command::new(repo().join("scripts/test-world/sign"))
-            .arg(keys())
+            .arg(keys)
             .args([name, mode])
             .arg(file)
             .arg(out),
@@ -105,6 +117,7 @@ g "$h-revoked" --armor --export "$fpr" >"$2"
 gpgconf --homedir "$h-revoked" --kill all
 g "$h" --with-colons --list-keys | awk -F: '$1=="fpr"{print $10}' | tail -2"#;
         let public = dir.join("sub.asc");
+        let _gpg = gpg_lock();
         let out = run_ok(
             Command::new("bash")
                 .args(["-c", script, "subkeys"])
@@ -126,6 +139,7 @@ g "$h" --with-colons --list-keys | awk -F: '$1=="fpr"{print $10}' | tail -2"#;
 /// validity, with a faked clock).
 pub fn sign_with_subkey(sub: &str, file: &Path, out: &Path) {
     let keys = subkeys();
+    let _gpg = gpg_lock();
     let mut cmd = Command::new("gpg");
     cmd.arg("--homedir")
         .arg(&keys.home)
@@ -173,10 +187,12 @@ pub fn tarball(dir: &Path, name: &str, marker: &str) -> PathBuf {
 
 /// Publish a stage3 and a snapshot with `scripts/test-world/publish`.
 pub fn publish(mirror: &Path, signer: &str, stage3: &Path, snapshot: &Path) {
+    let keys = keys();
+    let _gpg = gpg_lock();
     run_ok(
         Command::new(repo().join("scripts/test-world/publish"))
             .arg("--keys")
-            .arg(keys())
+            .arg(keys)
             .args([
                 "--sign-with",
                 signer,
