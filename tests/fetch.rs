@@ -433,21 +433,31 @@ fn offline_names_the_missing_file() {
     run_ok(&mut fx.kiln(&["update"]));
     fs::remove_dir_all(&fx.cache).unwrap();
     let empty = tempdir();
-    fx.config(
-        &[&format!("file://{}", empty.path().display())],
-        &["release"],
-    );
-    let out = run_err(&mut fx.kiln(&["fetch", "--offline"]));
-    let want = format!(
-        "error: --offline: {STAGE3} is not in the cache ({}) and no file:// mirror has it",
-        fx.cache.display()
-    );
-    assert!(
-        stderr(&out).lines().any(|l| l == want),
-        "{want}\n{}",
-        stderr(&out)
-    );
-    assert_eq!(fx.cached(), Vec::<String>::new());
+    let cases = [
+        (
+            empty.path().to_path_buf(),
+            format!("{STAGE3}.DIGESTS, needed to verify it"),
+        ),
+        (fx.mirror.clone(), "it".to_string()),
+    ];
+    fs::remove_file(fx.path(STAGE3_REL)).unwrap();
+    for (dir, what) in cases {
+        fx.config(
+            &["https://127.0.0.1:9", &format!("file://{}", dir.display())],
+            &["release"],
+        );
+        let out = run_err(&mut fx.kiln(&["fetch", "--offline"]));
+        let want = format!(
+            "error: --offline: {STAGE3} is not in the cache ({}) and no file:// mirror has {what}",
+            fx.cache.display()
+        );
+        assert!(
+            stderr(&out).lines().any(|l| l == want),
+            "{want}\n{}",
+            stderr(&out)
+        );
+        assert_eq!(fx.cached(), Vec::<String>::new());
+    }
 }
 
 #[test]

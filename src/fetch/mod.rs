@@ -69,8 +69,13 @@ pub enum FetchError {
     MissingSignature { name: String, rel: String },
     #[error("{location}: {reason}")]
     BadLatest { location: String, reason: String },
-    #[error("--offline: {name} is not in the cache ({cache}) and no file:// mirror has it")]
-    OfflineMissing { name: String, cache: PathBuf },
+    #[error("--offline: {name} is not in the cache ({cache}) and no file:// mirror has {what}")]
+    OfflineMissing {
+        name: String,
+        cache: PathBuf,
+        /// "it", or the sidecar that is missing.
+        what: String,
+    },
 }
 
 /// The pinned inputs of the project in `project_dir`, verified in the cache:
@@ -219,6 +224,7 @@ impl<'p> Fetcher<'p> {
         let (signed, signer) = self
             .keys()?
             .verify_clearsigned(name, &text)
+            .map_err(signature_hint)
             .with_context(|| format!("checking {location}"))?;
         self.printer
             .verbose(format!("{name}: good signature by {}", signer.key));
@@ -269,8 +275,15 @@ impl<'p> Fetcher<'p> {
         let name = rel.rsplit('/').next().unwrap_or(rel).to_string();
         let offline_missing = |e: AllFailed| -> anyhow::Error {
             if self.mirrors.offline() && e.all_not_found() {
+                let missing = e.rel.rsplit('/').next().unwrap_or(&e.rel);
+                let what = if missing == name {
+                    "it".to_string()
+                } else {
+                    format!("{missing}, needed to verify it")
+                };
                 let err = anyhow::Error::new(e).context(FetchError::OfflineMissing {
                     name: name.clone(),
+                    what,
                     cache: self.cache.root().to_path_buf(),
                 });
                 Err::<(), _>(err)
@@ -400,9 +413,10 @@ impl<'p> Fetcher<'p> {
             return Err(mismatch(&pin.sha512, "kiln.lock".into())).hint(LOCK_HINT);
         }
         let data = fs::File::open(file)?;
-        let signer =
-            self.keys()?
-                .verify_detached(name, signature, std::io::BufReader::new(data))?;
+        let signer = self
+            .keys()?
+            .verify_detached(name, signature, std::io::BufReader::new(data))
+            .map_err(signature_hint)?;
         self.printer.verbose(format!(
             "{name}: good signature by {} ({})",
             signer.key, signer.uid
@@ -420,6 +434,7 @@ impl<'p> Fetcher<'p> {
         let (signed, _) = self
             .keys()?
             .verify_clearsigned(&format!("{name}.DIGESTS"), &text)
+            .map_err(signature_hint)
             .with_context(|| format!("checking {location}"))?;
         Ok(signed)
     }
@@ -446,6 +461,25 @@ impl<'p> Fetcher<'p> {
         }
         Ok(())
     }
+}
+
+/// The fix for a refused signature.
+fn signature_hint(err: pgp::PgpError) -> anyhow::Error {
+    use pgp::PgpError::*;
+    let hint = match &err {
+        Untrusted { .. } => {
+            "if you trust that key, add its public key file to [sources] keys in kiln.toml"
+        }
+        Expired { .. } => {
+            "Gentoo extends its keys before they expire: get a fresh copy of the key file \
+             (https://www.gentoo.org/downloads/signatures/) and replace the one kiln.toml lists"
+        }
+        Revoked { .. } | Bad { .. } | Invalid { .. } | Unreadable { .. } => {
+            "do not use this file: the mirror may be compromised; try another mirror"
+        }
+        _ => return err.into(),
+    };
+    Err::<(), _>(err).hint(hint).unwrap_err()
 }
 
 const MIRROR_HINT: &str = "check the network and [sources] mirrors in kiln.toml; \
