@@ -512,6 +512,12 @@ fn unpack_refuses_escaping_paths_and_keeps_symlinks_unfollowed() {
             "./out/evil",
             "would be written through a symlink in the archive",
         ),
+        (
+            "hardlink.tar.xz",
+            "add('./passwd', type=tarfile.LNKTYPE, linkname='../../etc/passwd', size=0)",
+            "./passwd",
+            "is a hard link to a path outside the root",
+        ),
     ] {
         fs::create_dir_all(&dest).unwrap();
         let archive = make(name, script);
@@ -525,15 +531,27 @@ fn unpack_refuses_escaping_paths_and_keeps_symlinks_unfollowed() {
     }
 
     fs::create_dir_all(&dest).unwrap();
+    // A file of the host that a symlink in the archive points at, then an
+    // entry of the same name: the link is replaced, the host file untouched.
+    let host = tmp.path().join("host-file");
+    fs::write(&host, "host").unwrap();
     let archive = make(
         "good.tar.xz",
-        "add('./etc/', type=tarfile.DIRTYPE, mode=0o755, size=0)\nadd('./etc/hostname', b'kiln\\n', mode=0o644)\n\
+        &(format!(
+            "add('./etc/victim', type=tarfile.SYMTYPE, linkname={:?}, size=0)\nadd('./etc/victim', b'archive')\n",
+            host.display().to_string()
+        ) + "add('./etc/', type=tarfile.DIRTYPE, mode=0o755, size=0)\nadd('./etc/hostname', b'kiln\\n', mode=0o644)\n\
          add('./etc/localtime', type=tarfile.SYMTYPE, linkname='/usr/share/zoneinfo/UTC', size=0)\n\
          add('./dev/', type=tarfile.DIRTYPE, mode=0o755, size=0)\n\
-         add('./dev/null', type=tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666, size=0)",
+         add('./dev/null', type=tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666, size=0)"),
     );
     let done = kiln::fetch::unpack::unpack(&archive, &dest).unwrap();
     assert_eq!(fs::read(dest.join("etc/hostname")).unwrap(), b"kiln\n");
+    assert_eq!(fs::read_to_string(&host).unwrap(), "host");
+    assert_eq!(
+        fs::read_to_string(dest.join("etc/victim")).unwrap(),
+        "archive"
+    );
     assert_eq!(
         fs::read_link(dest.join("etc/localtime")).unwrap(),
         Path::new("/usr/share/zoneinfo/UTC")
