@@ -185,10 +185,6 @@ impl<'p> Fetcher<'p> {
         })
     }
 
-    pub fn cache(&self) -> &Cache {
-        &self.cache
-    }
-
     /// Keys are loaded only when something must be verified, so a build
     /// whose inputs are cached needs neither network nor key files.
     fn keys(&self) -> anyhow::Result<&Keyring> {
