@@ -184,13 +184,14 @@ fn mirror_down_then_the_next_mirror() {
 }
 
 /// A project pinned to the good mirror, then the mirror is spoiled by
-/// `spoil`; `kiln ARGS` with an empty cache must fail with `message` (a
-/// line of stderr) and leave the cache and the lock as they were.
+/// `spoil`; `kiln ARGS` with an empty cache, over HTTP and over file://,
+/// must fail with `message` (a line of stderr, `URL` standing for the
+/// mirror) and leave the cache and the lock as they were.
 fn refused(
     keys: &[&str],
     args: &[&str],
     spoil: impl FnOnce(&Fixture),
-    message: impl FnOnce(&Fixture) -> String,
+    message: impl Fn(&Fixture) -> String,
 ) {
     let fx = Fixture::new();
     fx.config(&[&format!("file://{}", fx.mirror.display())], keys);
@@ -199,20 +200,25 @@ fn refused(
     let lock = fx.lock();
     spoil(&fx);
     let server = PythonServer::start(&fx.mirror);
-    fx.config(&[&server.url], keys);
-    let out = run_err(&mut fx.kiln(args));
-    let want = message(&fx).replace("URL", &server.url);
-    assert!(
-        stderr(&out).lines().any(|l| l == want),
-        "expected the line\n{want}\nin\n{}",
-        stderr(&out)
-    );
-    assert_eq!(
-        fx.cached(),
-        Vec::<String>::new(),
-        "nothing may enter the cache"
-    );
-    assert_eq!(fx.lock(), lock, "the lock must not change");
+    for url in [
+        server.url.clone(),
+        format!("file://{}", fx.mirror.display()),
+    ] {
+        fx.config(&[&url], keys);
+        let out = run_err(&mut fx.kiln(args));
+        let want = message(&fx).replace("URL", &url);
+        assert!(
+            stderr(&out).lines().any(|l| l == want),
+            "expected the line\n{want}\nin\n{}",
+            stderr(&out)
+        );
+        assert_eq!(
+            fx.cached(),
+            Vec::<String>::new(),
+            "nothing may enter the cache"
+        );
+        assert_eq!(fx.lock(), lock, "the lock must not change");
+    }
 }
 
 /// Change the published stage3's bytes, keeping `.asc`/`.DIGESTS`
