@@ -183,6 +183,23 @@ fn mirror_down_then_the_next_mirror() {
     assert!(stderr(&out).contains(&warning), "{}", stderr(&out));
 }
 
+#[test]
+fn a_silent_mirror_times_out_then_the_next_mirror() {
+    let fx = Fixture::new();
+    let server = PythonServer::start(&fx.mirror);
+    // Listening but never accepting: the connection opens, no answer comes.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    fx.config(&[&silent_url, &server.url], &["release"]);
+    let start = std::time::Instant::now();
+    let out = run_ok(fx.kiln(&["fetch"]).env("KILN_HTTP_TIMEOUT", "1"));
+    assert_eq!(read(Path::new(&fetched(&out).0)), read(&fx.stage3));
+    let warning = format!("warning: {silent_url}/{STAGE3_REL}: mirror down: no answer: ");
+    assert!(stderr(&out).contains(&warning), "{}", stderr(&out));
+    // One wait in all: a mirror found down is not asked for the next files.
+    assert!(start.elapsed().as_secs() < 3, "{:?}", start.elapsed());
+}
+
 /// A project pinned to the good mirror, then the mirror is spoiled by
 /// `spoil`; `kiln ARGS` with an empty cache, over HTTP and over file://,
 /// must fail with `message` (a line of stderr, `URL` standing for the

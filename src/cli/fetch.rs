@@ -7,15 +7,22 @@ use std::process::ExitCode;
 use crate::fetch::{self, Fetcher, Lock, Options};
 use crate::printer::Printer;
 
+const AFTER_HELP: &str = "\
+Examples:
+  kiln fetch
+  kiln fetch --to /media/usb/mirror   # then offline: mirrors = [\"file:///media/usb/mirror\"]
+  kiln fetch --offline
+
+Environment:
+  KILN_CACHE_DIR      the download cache (default $XDG_CACHE_HOME/kiln or ~/.cache/kiln)
+  KILN_HTTP_TIMEOUT   seconds a mirror may stay silent before the next is tried (default 30)";
+
 /// Download and verify everything a build needs, into the cache or a mirror directory.
 ///
 /// Prints the cached paths of the stage3 and the snapshot on stdout. Without
 /// a kiln.lock, the latest inputs are pinned first (as `kiln update` does).
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Examples:\n  kiln fetch\n  kiln fetch --to /media/usb/mirror      \
-     # then, offline: mirrors = [\"file:///media/usb/mirror\"]\n  kiln fetch --offline"
-)]
+#[command(after_help = AFTER_HELP)]
 pub struct Args {
     /// The project's kiln.toml (kiln.lock is read from its directory).
     #[arg(long, value_name = "FILE")]

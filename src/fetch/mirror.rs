@@ -7,10 +7,13 @@
 //! This module only moves bytes; whether they are the right ones is decided
 //! by the caller (size, SHA512, signature) before they enter the cache.
 
+use std::cell::RefCell;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use ureq::Timeout;
 
 use crate::printer::Printer;
 
@@ -128,6 +131,9 @@ impl std::error::Error for AllFailed {}
 
 pub struct Mirrors<'p> {
     list: Vec<Mirror>,
+    /// Why a mirror was found down in this run, by index: it is not asked
+    /// again for the next files, so a dead first mirror costs one timeout.
+    down: RefCell<Vec<Option<Failure>>>,
     agent: ureq::Agent,
     offline: bool,
     printer: &'p Printer,
@@ -135,21 +141,34 @@ pub struct Mirrors<'p> {
 
 impl<'p> Mirrors<'p> {
     /// With `offline`, remote mirrors are dropped: nothing touches the network.
+    /// `KILN_HTTP_TIMEOUT` (seconds, default 30) is how long a mirror may
+    /// stay silent.
     pub fn new(specs: &[String], base: &Path, offline: bool, printer: &'p Printer) -> Self {
-        let list = specs
+        let list: Vec<Mirror> = specs
             .iter()
             .map(|s| Mirror::parse(s, base))
             .filter(|m| !offline || m.is_local())
             .collect();
+        let silence = Duration::from_secs(
+            std::env::var("KILN_HTTP_TIMEOUT")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&s| s > 0)
+                .unwrap_or(30),
+        );
+        // A mirror that does not answer is down (next mirror); one that
+        // stalls in the middle of a body may recover (retry, resume). The
+        // longer per-read limit lets the response timeout fire first.
         let agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(Duration::from_secs(15)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_per_read(Some(Duration::from_secs(60)))
+            .timeout_connect(Some(silence))
+            .timeout_recv_response(Some(silence))
+            .timeout_per_read(Some(silence * 2))
             .http_status_as_error(false)
             .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
         Mirrors {
+            down: RefCell::new(vec![None; list.len()]),
             list,
             agent,
             offline,
@@ -165,10 +184,13 @@ impl<'p> Mirrors<'p> {
     /// mirror that has it.
     pub fn get_small(&self, rel: &str) -> Result<(Vec<u8>, &Mirror), AllFailed> {
         let mut tried = Vec::new();
-        for mirror in &self.list {
-            match self.small_from(mirror, rel) {
+        for (i, mirror) in self.list.iter().enumerate() {
+            let got = self
+                .skip_if_down(i)
+                .and_then(|()| self.small_from(mirror, rel));
+            match got {
                 Ok(bytes) => return Ok((bytes, mirror)),
-                Err(why) => tried.push((mirror.location(rel), why)),
+                Err(why) => tried.push((mirror.location(rel), self.note(i, why))),
             }
         }
         Err(self.all_failed(rel, tried))
@@ -209,12 +231,13 @@ impl<'p> Mirrors<'p> {
         let mut tried = Vec::new();
         let name = rel.rsplit('/').next().unwrap_or(rel);
         for (i, mirror) in self.list.iter().enumerate() {
-            let got = match mirror {
+            let got = self.skip_if_down(i).and_then(|()| match mirror {
                 Mirror::Local(dir) => copy_local(&dir.join(rel), dest),
                 Mirror::Http(base) => {
                     retry(|| self.http_download(&format!("{base}/{rel}"), name, dest, size))
                 }
-            };
+            });
+            let got = got.map_err(|why| self.note(i, why));
             let got = got.and_then(|got| match size {
                 Some(expected) if got != expected => Err(Failure::Truncated { got, expected }),
                 _ => Ok(()),
@@ -237,6 +260,21 @@ impl<'p> Mirrors<'p> {
             }
         }
         Err(self.all_failed(rel, tried))
+    }
+
+    fn skip_if_down(&self, i: usize) -> Result<(), Failure> {
+        match &self.down.borrow()[i] {
+            Some(why) => Err(why.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Remember a mirror that is down; pass the failure on.
+    fn note(&self, i: usize, why: Failure) -> Failure {
+        if let Failure::Down(_) = why {
+            self.down.borrow_mut()[i] = Some(why.clone());
+        }
+        why
     }
 
     fn all_failed(&self, rel: &str, tried: Vec<(String, Failure)>) -> AllFailed {
@@ -342,6 +380,9 @@ fn retry<T>(mut attempt: impl FnMut() -> Result<T, Failure>) -> Result<T, Failur
 fn classify(err: ureq::Error) -> Failure {
     match &err {
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => Failure::Down(err.to_string()),
+        ureq::Error::Timeout(
+            Timeout::Resolve | Timeout::Connect | Timeout::SendRequest | Timeout::RecvResponse,
+        ) => Failure::Down(format!("no answer: {err}")),
         ureq::Error::Io(e)
             if matches!(
                 e.kind(),
