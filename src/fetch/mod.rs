@@ -313,7 +313,11 @@ impl<'p> Fetcher<'p> {
             // verified under this very name, never another cached stage3.
             if let (Some(size), None) = (size, pin)
                 && let Some(path) = self.cache.get(&want, size)
-                && self.cache.sidecars(&want).join(format!("{name}.asc")).is_file()
+                && self
+                    .cache
+                    .sidecars(&want)
+                    .join(format!("{name}.asc"))
+                    .is_file()
             {
                 let pinned = Pinned {
                     path: rel.to_string(),
