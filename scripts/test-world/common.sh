@@ -67,3 +67,16 @@ tw_in_root() {
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
   ' tw_in_root "$root" "${#binds[@]}" "${binds[@]}" "$@"
 }
+
+# tw_unpack WORLD ROOT: the world's stand-in stage3 with its snapshot in
+# /var/db/repos/gentoo, unpacked the way a real stage3 is, at ROOT.
+tw_unpack() {
+  local world=$1 root=$2
+  # shellcheck disable=SC1091
+  . "$world/world.env"
+  mkdir -p "$root"
+  tar -xpf "$world/$KILN_WORLD_STAGE3" --xattrs --numeric-owner -C "$root" ||
+    die "cannot unpack the stage3 $world/$KILN_WORLD_STAGE3 into $root"
+  tar -xpf "$world/$KILN_WORLD_SNAPSHOT" -C "$root/var/db/repos" ||
+    die "cannot unpack the snapshot $world/$KILN_WORLD_SNAPSHOT into $root/var/db/repos"
+}
