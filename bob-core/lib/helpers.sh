@@ -82,9 +82,10 @@ update_keywords() {
   done
   _bob_merge_line "$file" "$atom" "${add[@]}"
   if [ ${#drop[@]} -gt 0 ]; then
-    local line rest=() k d skip
+    local line words=() rest=() k d skip
     line=$(awk -v a="$atom" '$1 == a {$1 = ""; print; exit}' "$file")
-    for k in $line; do
+    read -r -a words <<<"$line"
+    for k in "${words[@]}"; do
       skip=
       for d in "${drop[@]}"; do [ "$k" = "$d" ] && skip=1; done
       [ -n "$skip" ] || rest+=("$k")
