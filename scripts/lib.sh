@@ -11,7 +11,7 @@ KILN_APT_PACKAGES=(
   # the demo's busybox root, the benchmarks' baselines, graph rendering
   busybox-static pigz zstd xz-utils time graphviz
   # the stand-in stage3 and its signed mirror
-  debootstrap gnupg python3 curl ca-certificates
+  debootstrap gnupg python3 python3-pip curl ca-certificates
 )
 
 say() { printf '\033[1;32m%12s\033[0m %s\n' "$1" "$2" >&2; }
