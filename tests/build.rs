@@ -69,3 +69,27 @@ fn bob_core_builds_a_stack_in_the_stand_in_stage3() {
     }
     run_script("bob-core/tests/in-stage3", &[&world], "in-stage3 passed");
 }
+
+#[test]
+fn bob_core_builds_rootless_with_a_subuid_range() {
+    let Some(world) = require_env("KILN_TEST_WORLD") else {
+        return;
+    };
+    let Some(user) = require_env("KILN_TEST_USER_SUB") else {
+        return;
+    };
+    if !require_root() {
+        return;
+    }
+    let out = Command::new(repo_path("bob-core/tests/rootless"))
+        .arg(&world)
+        .env("KILN_TEST_USER_SUB", &user)
+        .output()
+        .expect("spawn bob-core/tests/rootless");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.contains("rootless passed"),
+        "bob-core/tests/rootless failed: {}",
+        describe(&out)
+    );
+}

@@ -42,8 +42,9 @@ tw_sign() {
 }
 
 # tw_in_root ROOT [--bind SRC DST]... -- CMD...: run CMD chrooted in ROOT with
-# /proc (all emerge needs) and the bind mounts, in a private mount namespace
-# so that nothing stays mounted when it ends, however it ends.
+# /proc (all emerge needs) and the bind mounts (directories or files, e.g.
+# /dev nodes), in a private mount namespace so that nothing stays mounted
+# when it ends, however it ends.
 tw_in_root() {
   local root=$1 binds=()
   shift
@@ -58,7 +59,7 @@ tw_in_root() {
     shift 2
     mount -t proc proc "$root/proc"
     while [ "$n" -gt 0 ]; do
-      mkdir -p "$root$2"
+      if [ -d "$1" ]; then mkdir -p "$root$2"; else touch "$root$2"; fi
       mount --bind "$1" "$root$2"
       shift 2
       n=$((n - 2))
