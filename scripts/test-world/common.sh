@@ -42,8 +42,9 @@ tw_sign() {
 }
 
 # tw_in_root ROOT [--bind SRC DST]... -- CMD...: run CMD chrooted in ROOT with
-# /proc (all emerge needs) and the bind mounts, in a private mount namespace
-# so that nothing stays mounted when it ends, however it ends.
+# /proc (all emerge needs) and the bind mounts (directories or files, e.g.
+# /dev nodes), in a private mount namespace so that nothing stays mounted
+# when it ends, however it ends.
 tw_in_root() {
   local root=$1 binds=()
   shift
@@ -58,7 +59,7 @@ tw_in_root() {
     shift 2
     mount -t proc proc "$root/proc"
     while [ "$n" -gt 0 ]; do
-      mkdir -p "$root$2"
+      if [ -d "$1" ]; then mkdir -p "$root$2"; else touch "$root$2"; fi
       mount --bind "$1" "$root$2"
       shift 2
       n=$((n - 2))
@@ -66,4 +67,17 @@ tw_in_root() {
     exec chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LC_ALL=C.UTF-8 \
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
   ' tw_in_root "$root" "${#binds[@]}" "${binds[@]}" "$@"
+}
+
+# tw_unpack WORLD ROOT: the world's stand-in stage3 with its snapshot in
+# /var/db/repos/gentoo, unpacked the way a real stage3 is, at ROOT.
+tw_unpack() {
+  local world=$1 root=$2
+  # shellcheck disable=SC1091
+  . "$world/world.env"
+  mkdir -p "$root"
+  tar -xpf "$world/$KILN_WORLD_STAGE3" --xattrs --numeric-owner -C "$root" ||
+    die "cannot unpack the stage3 $world/$KILN_WORLD_STAGE3 into $root"
+  tar -xpf "$world/$KILN_WORLD_SNAPSHOT" -C "$root/var/db/repos" ||
+    die "cannot unpack the snapshot $world/$KILN_WORLD_SNAPSHOT into $root/var/db/repos"
 }
