@@ -53,6 +53,10 @@ pub struct Args {
     /// Run the command on a terminal (needs kiln's stdin to be one).
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// Keep the container's changes (the overlay's upper dir) in DIR instead
+    /// of dropping them.
+    #[arg(long, value_name = "DIR")]
+    pub upper: Option<PathBuf>,
     /// Also write the command's output to this file.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
@@ -106,6 +110,10 @@ pub fn run(mut args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    if let Some(dir) = &args.upper {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        args.upper = Some(std::fs::canonicalize(dir)?);
+    }
     // Nothing may start a thread before this point (unshare needs one thread).
     let rt = Runtime::enter(args.no_userns, &store.scratch())?;
     if args.explain {
@@ -126,6 +134,7 @@ pub fn run(mut args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
         stdin: args.interactive || args.tty,
         tty: args.tty,
         log: args.log.clone(),
+        upper: args.upper.clone(),
         ..Default::default()
     };
     let mut command = args.command.clone();
@@ -139,10 +148,8 @@ pub fn run(mut args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
             opts.layers.push(dir);
         }
         if let Some(cfg) = image.config.config() {
-            if let Some(env) = cfg.env() {
-                opts.env.clear();
-                merge_env(&mut opts.env, env);
-            }
+            // as podman: the image's Env over a default PATH
+            merge_env(&mut opts.env, cfg.env().as_deref().unwrap_or_default());
             opts.cwd = cfg.working_dir().clone().unwrap_or_default();
             opts.user = cfg.user().clone();
             let entry = cfg.entrypoint().clone().unwrap_or_default();

@@ -66,11 +66,15 @@ impl Executor for Reaper {
                     // SAFETY: restoring the default disposition.
                     let _ = unsafe { sigaction(sig, &dfl) };
                 }
-                if self.tty {
-                    // SAFETY: plain syscalls on fd 0, a pty slave.
-                    unsafe {
+                // SAFETY: plain syscalls; fd 0 is a pty slave when tty is set.
+                unsafe {
+                    if self.tty {
                         libc::setsid();
                         libc::ioctl(0, libc::TIOCSCTTY, 0);
+                    } else {
+                        // its own process group, so a forwarded Ctrl-C reaches
+                        // the whole foreground job, as a terminal would send it
+                        libc::setpgid(0, 0);
                     }
                 }
                 if let Err(e) = (DefaultExecutor {}).exec(spec) {
@@ -91,7 +95,10 @@ fn reap(command: Pid) -> i32 {
         if sig != 0
             && let Ok(sig) = Signal::try_from(sig)
         {
-            let _ = kill(command, sig);
+            // the command's process group (see the fork), else the command
+            if kill(Pid::from_raw(-command.as_raw()), sig).is_err() {
+                let _ = kill(command, sig);
+            }
         }
         match waitpid(None, None) {
             Ok(WaitStatus::Exited(pid, code)) if pid == command => return code,

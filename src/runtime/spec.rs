@@ -161,6 +161,22 @@ pub fn build(
         mount("/tmp", "tmpfs", "tmpfs", &["nosuid", "nodev", "mode=1777"])?,
         mount("/run", "tmpfs", "tmpfs", &["nosuid", "nodev", "mode=755"])?,
     ];
+    // sysfs shows the network namespace it was mounted in: a fresh one when
+    // the container has its own, the host's (bound) otherwise.
+    mounts.push(match netns {
+        Some(_) => mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        )?,
+        None => mount(
+            "/sys",
+            "none",
+            "/sys",
+            &["rbind", "nosuid", "noexec", "nodev", "ro"],
+        )?,
+    });
     if netns.is_none() {
         for file in ["/etc/resolv.conf", "/etc/hosts"] {
             if Path::new(file).exists() {

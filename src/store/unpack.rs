@@ -33,6 +33,33 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
+/// Ends the stream with the zero padding and end-of-archive blocks a tar
+/// should have: some writers (umoci insert) stop right after the last
+/// entry's data, which GNU tar and podman accept.
+struct Padded<R> {
+    inner: R,
+    seen: u64,
+    zeros: Option<u64>,
+}
+
+impl<R: Read> Read for Padded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.zeros.is_none() {
+            let n = self.inner.read(buf)?;
+            self.seen += n as u64;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            self.zeros = Some((512 - self.seen % 512) % 512 + 1024);
+        }
+        let left = self.zeros.as_mut().expect("set above");
+        let n = (*left).min(buf.len() as u64) as usize;
+        buf[..n].fill(0);
+        *left -= n as u64;
+        Ok(n)
+    }
+}
+
 fn decompressed(layer: &Layer) -> anyhow::Result<Box<dyn Read>> {
     let file = io::BufReader::new(
         fs::File::open(&layer.blob)
@@ -85,7 +112,11 @@ fn extract(layer: &Layer, dir: &Path, chown: bool) -> anyhow::Result<()> {
         hash: Sha256::new(),
     };
     {
-        let mut archive = tar::Archive::new(&mut reader);
+        let mut archive = tar::Archive::new(Padded {
+            inner: &mut reader,
+            seen: 0,
+            zeros: None,
+        });
         archive.set_preserve_permissions(true);
         archive.set_preserve_ownerships(chown);
         archive.set_preserve_mtime(true);
