@@ -78,7 +78,7 @@ mod tests {
         );
         assert_eq!(
             resolve(dir.path(), Some("portage:wheel")).unwrap(),
-            (250, 10, vec![])
+            (250, 10, vec![250])
         );
         let err = resolve(dir.path(), Some("nobody")).unwrap_err().to_string();
         assert_eq!(err, "user `nobody` is not in the image's /etc/passwd");
