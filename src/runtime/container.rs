@@ -158,6 +158,7 @@ impl Runtime {
 
         let (uid, gid, groups) = users::resolve(&merged, opts.user.as_deref())?;
         let process = spec::Process {
+            terminal: opts.tty,
             args: opts.args.clone(),
             env: opts.env.clone(),
             cwd: if opts.cwd.is_empty() {
@@ -198,15 +199,13 @@ impl Runtime {
         let mut builder = ContainerBuilder::new(id.clone(), SyscallType::default())
             .with_root_path(dir.join("state"))?
             .with_executor(Reaper { tty: opts.tty });
-        let mut master = None;
-        if opts.tty {
-            let pty = nix::pty::openpty(None, None)?;
-            tty::copy_size(pty.master.as_raw_fd());
-            builder = builder
-                .with_stdin(pty.slave.try_clone()?)
-                .with_stdout(pty.slave.try_clone()?)
-                .with_stderr(pty.slave);
-            master = Some(pty.master);
+        // With -t libcontainer makes the pty inside the container's devpts
+        // (so ttyname works there) and sends kiln its master end.
+        let console = if opts.tty {
+            let path = dir.join("console.sock");
+            let listener = std::os::unix::net::UnixListener::bind(&path)?;
+            builder = builder.with_console_socket(Some(path));
+            Some(listener)
         } else {
             let stdin: OwnedFd = if opts.stdin {
                 std::io::stdin().as_fd().try_clone_to_owned()?
@@ -217,7 +216,8 @@ impl Runtime {
                 .with_stdin(stdin)
                 .with_stdout(out_w)
                 .with_stderr(err_w);
-        }
+            None
+        };
         let built = builder
             .as_init(dir.join("bundle"))
             .with_systemd(false)
@@ -241,6 +241,10 @@ impl Runtime {
             .pid()
             .context("libcontainer gave no pid for the container's init")?;
         cleanup.init = Some(init);
+        let master = match console {
+            Some(listener) => Some(tty::receive_master(&listener)?),
+            None => None,
+        };
         let (sig_r, sig_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
         SIGNAL_PIPE.store(sig_w.as_raw_fd(), Ordering::SeqCst);
         let action = SigAction::new(

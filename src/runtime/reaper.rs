@@ -36,7 +36,7 @@ extern "C" fn remember(sig: libc::c_int) {
 /// libcontainer executor that runs the command under a reaping PID 1.
 #[derive(Clone, Default)]
 pub struct Reaper {
-    /// Make the command a session leader with stdin as controlling terminal.
+    /// Make the command the foreground job of the container's terminal.
     pub tty: bool,
 }
 
@@ -68,13 +68,14 @@ impl Executor for Reaper {
                 }
                 // SAFETY: plain syscalls; fd 0 is a pty slave when tty is set.
                 unsafe {
+                    // its own process group, so a forwarded signal reaches the
+                    // whole job, as a terminal would send it; on a pty that
+                    // group is made the foreground one, as a shell does
+                    libc::setpgid(0, 0);
                     if self.tty {
-                        libc::setsid();
-                        libc::ioctl(0, libc::TIOCSCTTY, 0);
-                    } else {
-                        // its own process group, so a forwarded Ctrl-C reaches
-                        // the whole foreground job, as a terminal would send it
-                        libc::setpgid(0, 0);
+                        libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+                        libc::tcsetpgrp(0, libc::getpid());
+                        libc::signal(libc::SIGTTOU, libc::SIG_DFL);
                     }
                 }
                 if let Err(e) = (DefaultExecutor {}).exec(spec) {

@@ -57,6 +57,8 @@ pub enum Network {
 /// The process to run: already resolved ids, env, cwd.
 #[derive(Debug, Clone)]
 pub struct Process {
+    /// On a pty made by libcontainer (`kiln run -t`).
+    pub terminal: bool,
     pub args: Vec<String>,
     pub env: Vec<String>,
     pub cwd: String,
@@ -122,6 +124,7 @@ pub fn build(
         .user(user)
         .capabilities(capabilities)
         .no_new_privileges(false)
+        .terminal(process.terminal)
         .build()?;
     proc.set_rlimits(None);
 
