@@ -475,3 +475,46 @@ fn preflight_failures_give_their_messages() {
         describe(&out)
     );
 }
+
+#[test]
+fn tty_and_stdin() {
+    if !require_tool("script") {
+        return;
+    }
+    let root = owned_dir(None);
+    let rootfs = root.path().join("rootfs");
+    busybox_rootfs(&rootfs);
+    let cache = root.path().join("cache");
+    let line = format!(
+        "KILN_CACHE_DIR={} {} run --rootfs {} -it -- sh -c 'tty; exit 5'",
+        cache.display(),
+        kiln_bin().display(),
+        rootfs.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
+    assert!(stdout(&out).contains("/dev/pts/0"), "{}", describe(&out));
+
+    let mut child = kiln_as(As::Root, &cache)
+        .args(["run", "-i", "--rootfs"])
+        .arg(&rootfs)
+        .args(["--", "sh"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo from-stdin; exit 3\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert_eq!(stdout(&out), "from-stdin\n");
+    assert!(run_dir_empty(&cache));
+}
