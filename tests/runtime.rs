@@ -518,3 +518,48 @@ fn tty_and_stdin() {
     assert_eq!(stdout(&out), "from-stdin\n");
     assert!(run_dir_empty(&cache));
 }
+
+#[test]
+fn overlay_fallbacks_say_which_one_ran() {
+    let root = owned_dir(None);
+    let rootfs = root.path().join("rootfs");
+    busybox_rootfs(&rootfs);
+    let before = tree_hash(&rootfs);
+    let cache = root.path().join("cache");
+    let mut kinds = vec![("kernel", "rootfs: kernel overlayfs (userxattr)")];
+    if require_tool("fuse-overlayfs") {
+        kinds.push((
+            "fuse",
+            "rootfs: fuse-overlayfs (kernel overlayfs was refused)",
+        ));
+    }
+    kinds.push((
+        "copy",
+        "rootfs: a copy of the layers (neither kernel overlayfs nor fuse-overlayfs worked)",
+    ));
+    for (kind, says) in kinds {
+        let mut cmd = kiln_as(As::Root, &cache);
+        cmd.env("KILN_OVERLAY", kind)
+            .args(["-v", "run", "--rootfs"])
+            .arg(&rootfs);
+        let out = cmd
+            .args([
+                "--",
+                "sh",
+                "-c",
+                "rm /data/gone; echo x > /data/keep; cat /data/*",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{kind}: {}", describe(&out));
+        assert_eq!(stdout(&out), "x\n", "{kind}");
+        assert!(stderr(&out).contains(says), "{kind}: {}", describe(&out));
+        assert_eq!(tree_hash(&rootfs), before, "{kind}: the lower dir changed");
+        assert!(run_dir_empty(&cache), "{kind}: state left");
+        assert_eq!(
+            processes_matching("fuse-overlayfs"),
+            0,
+            "{kind}: fuse-overlayfs left running"
+        );
+    }
+}
