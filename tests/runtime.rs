@@ -410,6 +410,29 @@ fn image_run_prints_what_podman_prints() {
         "{}",
         describe(&out)
     );
+    // an unprivileged user unpacks the same image into its own cache
+    if let Some(sub) = require_env("KILN_TEST_USER_SUB") {
+        run_ok(Command::new("chmod").args(["-R", "a+rX"]).arg(&layout));
+        let dir = owned_dir(Some(&sub));
+        let out = run_ok(
+            kiln_as(As::User(&sub), dir.path())
+                .args(["run", "--layout"])
+                .arg(&layout)
+                .arg("bb"),
+        );
+        assert_eq!(stdout(&out), stdout(&podman), "{}", describe(&out));
+        let uid = crate::util::stdout(&run_ok(Command::new("id").args(["-u", &sub])));
+        let owners = run_ok(
+            Command::new("find")
+                .arg(dir.path().join("layers"))
+                .args(["-name", "busybox", "-printf", "%U\n"]),
+        );
+        assert_eq!(
+            stdout(&owners),
+            uid,
+            "container root's files belong to the user on the host"
+        );
+    }
     let _ = Command::new("podman")
         .args(["rmi", "-f", &format!("localhost{}", layout.display())])
         .output();
