@@ -233,14 +233,15 @@ impl<W: Write + Send + 'static> Write for ParallelGzip<W> {
 }
 
 fn worker(jobs: &Mutex<Receiver<Job>>) {
-    let mut compress = Compress::new(flate2::Compression::new(GZIP_LEVEL), false);
     loop {
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        compress.reset();
+        // A fresh deflater per chunk: a reset one was seen to emit bytes that
+        // depended on the chunk it compressed before, i.e. on scheduling.
+        let mut compress = Compress::new(flate2::Compression::new(GZIP_LEVEL), false);
         let piece = deflate_chunk(&mut compress, &job.data, &job.dict, job.last);
         let _ = job.reply.send(piece);
     }

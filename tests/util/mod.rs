@@ -96,3 +96,5 @@ pub fn describe(out: &Output) -> String {
         stderr(out)
     )
 }
+
+pub mod oci;
