@@ -98,3 +98,5 @@ pub fn describe(out: &Output) -> String {
         stderr(out)
     )
 }
+
+pub mod oci;
