@@ -586,3 +586,83 @@ fn overlay_fallbacks_say_which_one_ran() {
         );
     }
 }
+
+#[test]
+fn images_written_by_kiln_commit_run_as_in_podman() {
+    if !require_tool("podman") || require_env("CONTAINERS_CONF").is_none() {
+        return;
+    }
+    let root = owned_dir(None);
+    let rootfs = root.path().join("rootfs");
+    busybox_rootfs(&rootfs);
+    let child = root.path().join("child");
+    std::fs::create_dir_all(child.join("data")).unwrap();
+    std::fs::write(child.join("data/child"), "from the child layer\n").unwrap();
+    let layout = std::env::temp_dir().join(format!("kiln-rt-commit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&layout);
+    let commit = |dir: &Path, args: &[&str]| {
+        run_ok(
+            crate::util::kiln()
+                .arg("commit")
+                .arg(dir)
+                .arg("--layout")
+                .arg(&layout)
+                .args(args),
+        );
+    };
+    commit(
+        &rootfs,
+        &[
+            "--ref",
+            "acme/base:1",
+            "--env",
+            "WHO=base",
+            "--cmd",
+            "echo $WHO",
+        ],
+    );
+    commit(
+        &child,
+        &[
+            "--ref",
+            "acme/child:1",
+            "--parent",
+            "acme/base:1",
+            "--workdir",
+            "/data",
+            "--cmd",
+            "echo $WHO in $(pwd); cat *",
+        ],
+    );
+    let cache = root.path().join("cache");
+    for image in ["acme/base:1", "acme/child:1"] {
+        let kiln = run_ok(
+            kiln_as(As::Root, &cache)
+                .args(["run", "--layout"])
+                .arg(&layout)
+                .arg(image),
+        );
+        let podman = run_ok(Command::new("podman").args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &format!("oci:{}:{image}", layout.display()),
+        ]));
+        assert_eq!(stdout(&kiln), stdout(&podman), "{image}");
+    }
+    let kiln = run_ok(
+        kiln_as(As::Root, &cache)
+            .args(["run", "--layout"])
+            .arg(&layout)
+            .arg("acme/child:1"),
+    );
+    assert_eq!(
+        stdout(&kiln),
+        "base in /data\nfrom the child layer\nlower\nlower\n"
+    );
+    let _ = Command::new("podman")
+        .args(["rmi", "-f", &format!("localhost{}", layout.display())])
+        .output();
+    std::fs::remove_dir_all(&layout).unwrap();
+}
