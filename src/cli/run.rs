@@ -66,7 +66,7 @@ pub struct Args {
     /// Say which user-namespace mode and rootfs kind would be used and why; run nothing.
     #[arg(long)]
     pub explain: bool,
-    /// The image: NAME[:TAG] as named in the layout's index.json.
+    /// The image: `NAME[:TAG]` as named in the layout's index.json.
     #[arg(value_name = "REF", required_unless_present_any = ["rootfs", "explain"])]
     pub reference: Option<String>,
     /// The command and its arguments (default: the image's Entrypoint + Cmd).

@@ -6,6 +6,24 @@
 //! overlays, writing layers from an upper dir, sees in-container ids.
 //! [`Runtime::run`] runs one command over a stack of read-only layer dirs
 //! and returns its exit status. `preflight` says what a machine lacks.
+//!
+//! For `kiln build` the shape is:
+//!
+//! ```text
+//! let store = Store::open()?;                       // before entering: plain user files
+//! let rt = Runtime::enter(false, &store.scratch())?; // first, before any thread
+//! let (dir, _) = store.layer(&layer, &rt.ns.cache_key(), rt.ns.full_fidelity())?;
+//! let exit = rt.run(&RunOptions { layers: vec![dir], upper: Some(keep), binds, env, cwd,
+//!                                 log: Some(file), silent: !verbose, .. }, printer)?;
+//! oci::write_layer(keep, ...)                         // same process: sees container ids
+//! ```
+//!
+//! `upper: Some(dir)` keeps the container's changes as an overlay upper dir
+//! (0:0 character-device whiteouts, `user.overlay.opaque` xattrs), the input
+//! of `kiln commit --overlay-upper`. Anything that must see in-container ids
+//! (the layer writer, removing a tree owned by subordinate ids) runs in the
+//! same process after `enter`; `UserNs::host_uid` gives the mapping when a
+//! caller outside needs it.
 
 mod container;
 pub mod overlay;
