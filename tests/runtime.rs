@@ -666,3 +666,22 @@ fn images_written_by_kiln_commit_run_as_in_podman() {
         .output();
     std::fs::remove_dir_all(&layout).unwrap();
 }
+
+#[test]
+fn log_file_gets_both_streams_and_belongs_to_the_caller() {
+    let root = owned_dir(None);
+    let rootfs = root.path().join("rootfs");
+    busybox_rootfs(&rootfs);
+    let log = root.path().join("run.log");
+    let out = sh(
+        As::Root,
+        &root.path().join("cache"),
+        &rootfs,
+        &["--log", log.to_str().unwrap()],
+        "echo out; sleep 0.1; echo err >&2",
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(stdout(&out), "out\n");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "out\nerr\n");
+    assert_eq!(std::fs::metadata(&log).unwrap().uid(), 0);
+}

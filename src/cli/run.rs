@@ -114,6 +114,14 @@ pub fn run(mut args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         args.upper = Some(std::fs::canonicalize(dir)?);
     }
+    if let Some(log) = &args.log {
+        // made before entering, so it belongs to the caller, not to container root
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening log file {}", log.display()))?;
+    }
     // Nothing may start a thread before this point (unshare needs one thread).
     let rt = Runtime::enter(args.no_userns, &store.scratch())?;
     if args.explain {
