@@ -18,10 +18,12 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/kiln-test"
 [ -n "${CONTAINERS_CONF:-}" ] || export CONTAINERS_CONF="$cache/containers.conf"
 [ -f "$CONTAINERS_CONF" ] || write_containers_conf "$CONTAINERS_CONF"
 
-work=$(mktemp -d /tmp/kiln-bench-XXXXXX)
-image=localhost$work/layout:bb
+# podman names the image after the layout's path, which must be lowercase
+work=/tmp/kiln-bench-$$
+mkdir "$work"
+image=""
 cleanup() {
-  podman rmi -f "$image" >/dev/null 2>&1 || true
+  [ -z "$image" ] || podman rmi -f "$image" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -35,8 +37,7 @@ umoci new --image "$work/layout:bb"
 umoci insert --image "$work/layout:bb" "$work/rootfs/bin" /bin >/dev/null
 export KILN_CACHE_DIR=$work/cache
 "$KILN" run --layout "$work/layout" bb -- true 2>/dev/null  # unpack once
-podman pull -q "oci:$work/layout:bb" >/dev/null
-podman tag "$(podman images -q --filter reference="$work/layout" | head -1)" "$image" 2>/dev/null || true
+image=$(podman pull -q "oci:$work/layout:bb")
 
 # runc's bundle: the same root, `true`, no terminal
 mkdir -p "$work/bundle"

@@ -146,7 +146,13 @@ impl Runtime {
         if opts.layers.is_empty() {
             bail!("no layers to run in");
         }
-        let rootfs = overlay::mount_rootfs(&opts.layers, &upper, &work, &dir.join("rootfs"))?;
+        let rootfs = overlay::mount_rootfs(
+            &opts.layers,
+            &upper,
+            &work,
+            &dir.join("rootfs"),
+            opts.upper.is_none(),
+        )?;
         printer.verbose(format!("rootfs: {}", rootfs.kind.describe()));
         if rootfs.kind == overlay::Kind::Copy && opts.upper.is_some() {
             bail!(

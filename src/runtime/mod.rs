@@ -70,6 +70,7 @@ impl Runtime {
             &dir.join("upper"),
             &dir.join("work"),
             &dir.join("merged"),
+            true,
         );
         let kind = result.and_then(|r| {
             r.unmount()?;

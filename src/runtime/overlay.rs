@@ -43,12 +43,15 @@ pub struct Rootfs {
 
 /// Overlay `lowers` (top layer first) with `upper`, using `work` as overlay's
 /// scratch dir (same filesystem as `upper`), at `merged`.
+/// `volatile`: the upper dir is thrown away afterwards, so overlay may skip
+/// syncing it (unmounting a synced overlay waited tens of ms for the disk).
 /// `KILN_OVERLAY=kernel|fuse|copy` forces one way (tests, odd hosts).
 pub fn mount_rootfs(
     lowers: &[PathBuf],
     upper: &Path,
     work: &Path,
     merged: &Path,
+    volatile: bool,
 ) -> anyhow::Result<Rootfs> {
     let forced = std::env::var("KILN_OVERLAY").ok().filter(|v| !v.is_empty());
     for dir in [upper, work, merged] {
@@ -57,7 +60,7 @@ pub fn mount_rootfs(
     let want = |k: &str| forced.as_deref().is_none_or(|f| f == k);
     let mut errors = Vec::new();
     if want("kernel") {
-        match mount_kernel(lowers, upper, work, merged) {
+        match mount_kernel(lowers, upper, work, merged, volatile) {
             Ok(()) => {
                 return Ok(Rootfs {
                     kind: Kind::Kernel,
@@ -108,12 +111,14 @@ fn mount_kernel(
     upper: &Path,
     work: &Path,
     merged: &Path,
+    volatile: bool,
 ) -> anyhow::Result<()> {
     let opts = format!(
-        "lowerdir={},upperdir={},workdir={},userxattr",
+        "lowerdir={},upperdir={},workdir={},userxattr{}",
         lowerdir_option(lowers)?,
         upper.display(),
-        work.display()
+        work.display(),
+        if volatile { ",volatile" } else { "" }
     );
     if opts.len() >= 4000 {
         bail!(
