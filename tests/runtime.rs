@@ -685,3 +685,35 @@ fn log_file_gets_both_streams_and_belongs_to_the_caller() {
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "out\nerr\n");
     assert_eq!(std::fs::metadata(&log).unwrap().uid(), 0);
 }
+
+#[test]
+fn no_userns_is_for_root_only() {
+    let root = owned_dir(None);
+    let rootfs = root.path().join("rootfs");
+    busybox_rootfs(&rootfs);
+    let cache = root.path().join("cache");
+    let out = sh(
+        As::Root,
+        &cache,
+        &rootfs,
+        &["--no-userns"],
+        "cat /proc/self/uid_map",
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let map: Vec<String> = stdout(&out).split_whitespace().map(String::from).collect();
+    assert_eq!(map, ["0", "0", "4294967295"]);
+    let Some(sub) = require_env("KILN_TEST_USER_SUB") else {
+        return;
+    };
+    let dir = owned_dir(Some(&sub));
+    let out = kiln_as(As::User(&sub), dir.path())
+        .args(["run", "--no-userns", "--explain"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("error: --no-userns needs real root"),
+        "{}",
+        describe(&out)
+    );
+}
