@@ -163,6 +163,15 @@ impl Runtime {
         cleanup.rootfs = Some(rootfs);
 
         let (uid, gid, groups) = users::resolve(&merged, opts.user.as_deref())?;
+        if self.ns.host_uid(uid).is_none() || self.ns.host_gid(gid).is_none() {
+            return Err(crate::error::hinted(
+                format!(
+                    "the command would run as uid {uid} gid {gid}, which the user namespace ({}) does not map",
+                    self.ns.mode_name()
+                ),
+                crate::runtime::preflight::subid_fix(&self.ns.user),
+            ));
+        }
         let process = spec::Process {
             terminal: opts.tty,
             args: opts.args.clone(),

@@ -211,6 +211,24 @@ fn preflight_failures_give_their_messages() {
     );
     assert!(text.contains("ok   overlay: kernel overlayfs"), "{text}");
 
+    // a user the single-id map cannot give is refused before anything runs
+    let dir = owned_dir(Some(&nosub));
+    busybox_rootfs(&dir.path().join("rootfs"));
+    crate::util::runtime::chown_r(&nosub, dir.path());
+    let out = sh(
+        As::User(&nosub),
+        dir.path(),
+        &dir.path().join("rootfs"),
+        &["-u", "1000"],
+        "id",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("error: the command would run as uid 1000 gid 0, which the user namespace (single id) does not map"),
+        "{}",
+        describe(&out)
+    );
+
     let dir = owned_dir(Some(&sub));
     let out = kiln_as(As::User(&sub), dir.path())
         .args(["run", "--explain"])
