@@ -189,9 +189,9 @@ impl Runtime {
         let netns = match opts.network {
             Network::None => {
                 let pin = dir.join("netns");
+                cleanup.netns = Some(pin.clone());
                 loopback_netns(&pin)
                     .context("making the container's network namespace with lo up")?;
-                cleanup.netns = Some(pin.clone());
                 Some(pin)
             }
             Network::Host => None,

@@ -11,12 +11,15 @@ use std::sync::OnceLock;
 pub fn kiln_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("kiln-test-bin-{}", std::process::id()));
+        // one fixed dir, the binary replaced by rename: no copy piles up
+        let dir = std::env::temp_dir().join("kiln-test-bin");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let tmp = dir.join(format!("kiln.{}", std::process::id()));
+        std::fs::copy(super::kiln_path(), &tmp).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
         let bin = dir.join("kiln");
-        std::fs::copy(super::kiln_path(), &bin).unwrap();
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::rename(&tmp, &bin).unwrap();
         bin
     })
     .clone()
