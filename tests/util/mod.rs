@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 pub mod fetch;
+pub mod layouts;
+pub mod oci;
+pub mod runtime;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -98,4 +101,3 @@ pub fn describe(out: &Output) -> String {
         stderr(out)
     )
 }
-pub mod layouts;

@@ -1,0 +1,82 @@
+//! The runtime: kiln's own rootless containers on youki's libcontainer.
+//!
+//! [`Runtime::enter`] puts the kiln process into its user, mount and cgroup
+//! namespaces (before any thread starts); from then on kiln acts as root of
+//! that namespace, so everything it does next, unpacking layers, mounting
+//! overlays, writing layers from an upper dir, sees in-container ids.
+//! [`Runtime::run`] runs one command over a stack of read-only layer dirs
+//! and returns its exit status. `preflight` says what a machine lacks.
+//!
+//! For `kiln build` the shape is:
+//!
+//! ```text
+//! let store = Store::open()?;                       // before entering: plain user files
+//! let rt = Runtime::enter(false, &store.scratch())?; // first, before any thread
+//! let (dir, _) = store.layer(&layer, &rt.ns.cache_key(), rt.ns.full_fidelity())?;
+//! let exit = rt.run(&RunOptions { layers: vec![dir], upper: Some(keep), binds, env, cwd,
+//!                                 log: Some(file), silent: !verbose, .. }, printer)?;
+//! oci::write_layer(keep, ...)                         // same process: sees container ids
+//! ```
+//!
+//! `upper: Some(dir)` keeps the container's changes as an overlay upper dir
+//! (0:0 character-device whiteouts, `user.overlay.opaque` xattrs), the input
+//! of `kiln commit --overlay-upper`. Anything that must see in-container ids
+//! (the layer writer, removing a tree owned by subordinate ids) runs in the
+//! same process after `enter`; `UserNs::host_uid` gives the mapping when a
+//! caller outside needs it.
+
+mod container;
+pub mod overlay;
+pub mod preflight;
+mod reaper;
+pub mod spec;
+mod tty;
+pub mod userns;
+mod users;
+
+use std::path::{Path, PathBuf};
+
+pub use container::{Exit, RunOptions};
+pub use spec::{Bind, Network};
+pub use userns::UserNs;
+
+/// kiln inside its namespaces, ready to run containers.
+#[derive(Debug)]
+pub struct Runtime {
+    pub ns: UserNs,
+    scratch: PathBuf,
+}
+
+impl Runtime {
+    /// Choose the user-namespace mode and enter it, with `scratch` (a dir on
+    /// the cache's filesystem) for per-run state, upper and work dirs.
+    /// Call before any thread starts: unshare needs a single-threaded process.
+    pub fn enter(no_userns: bool, scratch: &Path) -> anyhow::Result<Runtime> {
+        let ns = UserNs::plan(no_userns)?;
+        ns.enter()?;
+        Ok(Runtime {
+            ns,
+            scratch: scratch.to_path_buf(),
+        })
+    }
+
+    /// Which way the rootfs would be assembled here, tried on empty dirs.
+    pub fn probe_overlay(&self) -> anyhow::Result<overlay::Kind> {
+        let dir = self.scratch.join(format!("probe-{}", std::process::id()));
+        let lower = dir.join("lower");
+        std::fs::create_dir_all(&lower)?;
+        let result = overlay::mount_rootfs(
+            &[lower],
+            &dir.join("upper"),
+            &dir.join("work"),
+            &dir.join("merged"),
+            true,
+        );
+        let kind = result.and_then(|r| {
+            r.unmount()?;
+            Ok(r.kind)
+        });
+        overlay::remove_tree(&dir)?;
+        kind
+    }
+}

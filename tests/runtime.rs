@@ -1,1 +1,0 @@
-//! Tests for runtime: filled in by its issue.
