@@ -8,33 +8,6 @@ use std::process::Command;
 use crate::util::oci::*;
 use crate::util::{describe, kiln, require_tool, run_err, run_ok, stderr, stdout, tempdir};
 
-fn layer_entries(
-    layout: &Path,
-    digest: &str,
-) -> Vec<(String, tar::EntryType, Option<String>, u64, u64)> {
-    let blob = layout
-        .join("blobs/sha256")
-        .join(digest.trim_start_matches("sha256:"));
-    let file = std::fs::File::open(blob).unwrap();
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    archive
-        .entries()
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let h = e.header();
-            (
-                String::from_utf8_lossy(&e.path_bytes()).into_owned(),
-                h.entry_type(),
-                e.link_name_bytes()
-                    .map(|l| String::from_utf8_lossy(&l).into_owned()),
-                h.uid().unwrap(),
-                h.gid().unwrap(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn rich_tree_is_complete_and_umoci_unpacks_it_identically() {
     if !require_tool("umoci") || !require_tool("oci-image-tool") {
@@ -278,36 +251,6 @@ fn skopeo_copies_to_archives_and_through_a_registry() {
     assert_eq!(
         index["manifests"][0]["digest"], child["manifest_digest"],
         "the registry round trip changed the image"
-    );
-}
-
-/// parent: busybox with /etc/hello and /etc/old/gone; child (an overlay
-/// upper dir): adds /etc/child, whites out /etc/hello, makes /etc/old opaque.
-fn parent_and_child(tmp: &Path, layout: &Path, compression: &str) {
-    let root = tmp.join(format!("root-{compression}"));
-    busybox_root(&root);
-    commit(
-        &root,
-        layout,
-        &format!("base:{compression}"),
-        &["--compression", compression, "--cmd", "echo parent"],
-    );
-    let upper = tmp.join(format!("upper-{compression}"));
-    write(&upper.join("etc/child"), "added by the child\n");
-    mknod(&upper.join("etc/hello"), libc::S_IFCHR, 0, 0);
-    write(&upper.join("etc/old/new"), "new in an opaque dir\n");
-    set_xattr(&upper.join("etc/old"), "trusted.overlay.opaque", b"y");
-    commit(
-        &upper,
-        layout,
-        &format!("child:{compression}"),
-        &[
-            "--parent",
-            &format!("base:{compression}"),
-            "--overlay-upper",
-            "--compression",
-            compression,
-        ],
     );
 }
 
@@ -570,6 +513,11 @@ fn errors_name_the_problem_and_the_fix() {
         )),
         "{err}"
     );
+
+    let fresh = tmp.path().join("fresh");
+    let err = fail(&["--ref", "a", "--parent", "base:1"], &root, &fresh);
+    assert!(err.contains("refs there: none"), "{err}");
+    assert!(!fresh.exists(), "a failed commit created the layout");
 
     let not_layout = tmp.path().join("not-a-layout");
     write(&not_layout.join("something"), "x");

@@ -211,6 +211,21 @@ impl<W: Write + Send + 'static> ParallelGzip<W> {
     }
 }
 
+impl<W: Write + Send + 'static> Drop for ParallelGzip<W> {
+    /// On an error upstream, stop the threads and drop the output (which
+    /// removes an unfinished blob) before the caller goes on.
+    fn drop(&mut self) {
+        self.jobs = None;
+        self.order = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
 impl<W: Write + Send + 'static> Write for ParallelGzip<W> {
     fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
         let total = buf.len();
