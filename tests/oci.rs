@@ -402,6 +402,7 @@ fn killed_commits_leave_a_valid_layout_and_the_next_commit_succeeds() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
+    let mut interrupted = 0;
     for round in 0..8u32 {
         let delay = (seed.wrapping_mul(round + 1).wrapping_mul(2654435761) >> 8) % 600;
         let mut child = kiln()
@@ -417,7 +418,10 @@ fn killed_commits_leave_a_valid_layout_and_the_next_commit_succeeds() {
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(u64::from(delay)));
         let _ = child.kill();
-        let _ = child.wait();
+        let status = child.wait().unwrap();
+        if std::os::unix::process::ExitStatusExt::signal(&status) == Some(libc::SIGKILL) {
+            interrupted += 1;
+        }
         let report = kiln::oci::fsck(&layout).unwrap();
         assert!(
             report.is_ok(),
@@ -425,6 +429,7 @@ fn killed_commits_leave_a_valid_layout_and_the_next_commit_succeeds() {
             report.problems
         );
     }
+    assert!(interrupted > 0, "no commit was killed while it ran");
     commit(&root, &layout, "after", &[]);
     assert_valid(&layout);
     let leftovers: Vec<_> = std::fs::read_dir(layout.join(".kiln-tmp"))
