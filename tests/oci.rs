@@ -275,6 +275,26 @@ fn podman_runs_parent_and_child_with_whiteouts_gzip_and_zstd() {
         .unwrap();
     assert_eq!(child["extends"], "base:zstd");
     assert_eq!(child["layers"], 2);
+    // The child reuses the parent's layer: the very same descriptor and blob.
+    let layout_api = kiln::oci::Layout::open(&layout).unwrap();
+    let manifest = |name: &str| {
+        let desc = layout_api.resolve(name).unwrap();
+        layout_api.read_manifest(desc.digest().as_ref()).unwrap()
+    };
+    for compression in ["gzip", "zstd"] {
+        let (base, child) = (
+            manifest(&format!("base:{compression}")),
+            manifest(&format!("child:{compression}")),
+        );
+        assert_eq!(child.layers()[0], base.layers()[0]);
+        assert_eq!(child.layers().len(), 2);
+    }
+    let blobs = std::fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .count();
+    // Four layers and four manifests; gzip and zstd images share their
+    // configs, which name the same uncompressed diff_ids.
+    assert_eq!(blobs, 4 + 4 + 2, "a blob was copied or duplicated");
 
     let script = "cat /etc/child; test -e /etc/hello && echo hello-visible; ls /etc/old";
     for compression in ["gzip", "zstd"] {

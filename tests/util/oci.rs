@@ -380,7 +380,17 @@ pub fn parent_and_child(tmp: &Path, layout: &Path, compression: &str) {
     write(&upper.join("etc/child"), "added by the child\n");
     mknod(&upper.join("etc/hello"), libc::S_IFCHR, 0, 0);
     write(&upper.join("etc/old/new"), "new in an opaque dir\n");
-    set_xattr(&upper.join("etc/old"), "trusted.overlay.opaque", b"y");
+    // Both forms overlayfs writes: trusted.* as root, user.* when rootless.
+    let opaque = if compression == "gzip" {
+        "trusted"
+    } else {
+        "user"
+    };
+    set_xattr(
+        &upper.join("etc/old"),
+        &format!("{opaque}.overlay.opaque"),
+        b"y",
+    );
     commit(
         &upper,
         layout,
