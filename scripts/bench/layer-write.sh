@@ -23,6 +23,8 @@ tree="$work/tree"
 mkdir -p "$tree"
 
 say Making "a ~${size_mb} MiB tree in $tree"
+# The selections below stop reading their input early (SIGPIPE upstream).
+set +o pipefail
 # Small files: /usr's files in a fixed order until 3/4 of the size.
 small_budget=$((size_mb * 1024 * 1024 * 3 / 4))
 find /usr/share /usr/lib /usr/bin -xdev -type f -size -1024k -readable -printf '%s %p\0' 2>/dev/null |
@@ -40,6 +42,7 @@ while [ "$have" -lt "$size_mb" ]; do
   have=$(du -sm "$tree" | cut -f1)
 done
 for j in $(seq 1 2000); do ln -s "large-$((j % i)).bin" "$tree/link-$j"; done
+set -o pipefail
 files=$(find "$tree" | wc -l)
 bytes=$(du -sb "$tree" | cut -f1)
 say Tree "$files entries, $((bytes / 1024 / 1024)) MiB"

@@ -94,7 +94,19 @@ pub fn commit(opts: &CommitOptions) -> Result<CommitResult> {
     if !opts.rootfs.is_dir() {
         return Err(Error::RootfsNotDir(opts.rootfs.clone()));
     }
-    let layout = Layout::open_or_create(&opts.layout)?;
+    // A parent must already be there: never create a layout only to fail.
+    let layout = if opts.parent.is_some() {
+        Layout::open(&opts.layout).map_err(|e| match e {
+            Error::NotALayout { .. } if !opts.layout.exists() => Error::UnknownRef {
+                name: opts.parent.clone().unwrap_or_default(),
+                layout: opts.layout.clone(),
+                refs: Vec::new(),
+            },
+            e => e,
+        })?
+    } else {
+        Layout::open_or_create(&opts.layout)?
+    };
     layout.clean_stale();
 
     let parent = match &opts.parent {

@@ -49,6 +49,11 @@ const DICT: usize = 32 * 1024;
 const GZIP_LEVEL: u32 = 6;
 const ZSTD_LEVEL: i32 = 3;
 const MAX_THREADS: usize = 16;
+/// libzstd keeps a few jobs of this size per worker in memory; fixing it
+/// (rather than the default, 4x the window) bounds memory, and the bytes
+/// depend on it, never on the worker count.
+const ZSTD_JOB: u32 = 2 * 1024 * 1024;
+const ZSTD_MAX_THREADS: usize = 4;
 
 /// Threads for compression: `KILN_THREADS` if set (tests compare 1 with
 /// many), else the cores there are, at most 16 to bound memory.
@@ -81,7 +86,8 @@ impl<W: Write + Send + 'static> LayerSink<W> {
             Compression::Gzip => Encoder::Gzip(ParallelGzip::new(out, threads)),
             Compression::Zstd => {
                 let mut enc = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
-                enc.multithread(threads.max(1) as u32)?;
+                enc.multithread(threads.clamp(1, ZSTD_MAX_THREADS) as u32)?;
+                enc.set_parameter(zstd::zstd_safe::CParameter::JobSize(ZSTD_JOB))?;
                 Encoder::Zstd(enc)
             }
             Compression::None => Encoder::None(out),
@@ -208,6 +214,21 @@ impl<W: Write + Send + 'static> ParallelGzip<W> {
         let out = written?;
         sent?;
         Ok(out)
+    }
+}
+
+impl<W: Write + Send + 'static> Drop for ParallelGzip<W> {
+    /// On an error upstream, stop the threads and drop the output (which
+    /// removes an unfinished blob) before the caller goes on.
+    fn drop(&mut self) {
+        self.jobs = None;
+        self.order = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
     }
 }
 

@@ -27,7 +27,8 @@ pub use fsck::{FsckReport, fsck};
 pub use idmap::IdMap;
 pub use image::ImageFlags;
 pub use layer::{LayerOptions, LayerStats, write_tar};
-pub use layout::{Layout, RefInfo};
+pub use blob::{Blob, BlobWriter};
+pub use layout::{Layout, LayoutLock, RefInfo};
 pub use time::{format_rfc3339, parse_created};
 
 use std::path::PathBuf;

@@ -336,3 +336,71 @@ pub fn busybox_root(root: &Path) {
     write(&root.join("etc/hello"), "hello from the parent\n");
     write(&root.join("etc/old/gone"), "hidden by an opaque dir\n");
 }
+
+/// The entries of a gzip layer: path, type, link target, uid, gid.
+pub fn layer_entries(
+    layout: &Path,
+    digest: &str,
+) -> Vec<(String, tar::EntryType, Option<String>, u64, u64)> {
+    let blob = layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    let file = std::fs::File::open(blob).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let h = e.header();
+            (
+                String::from_utf8_lossy(&e.path_bytes()).into_owned(),
+                h.entry_type(),
+                e.link_name_bytes()
+                    .map(|l| String::from_utf8_lossy(&l).into_owned()),
+                h.uid().unwrap(),
+                h.gid().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// parent: busybox with /etc/hello and /etc/old/gone; child (an overlay
+/// upper dir): adds /etc/child, whites out /etc/hello, makes /etc/old opaque.
+pub fn parent_and_child(tmp: &Path, layout: &Path, compression: &str) {
+    let root = tmp.join(format!("root-{compression}"));
+    busybox_root(&root);
+    commit(
+        &root,
+        layout,
+        &format!("base:{compression}"),
+        &["--compression", compression, "--cmd", "echo parent"],
+    );
+    let upper = tmp.join(format!("upper-{compression}"));
+    write(&upper.join("etc/child"), "added by the child\n");
+    mknod(&upper.join("etc/hello"), libc::S_IFCHR, 0, 0);
+    write(&upper.join("etc/old/new"), "new in an opaque dir\n");
+    // Both forms overlayfs writes: trusted.* as root, user.* when rootless.
+    let opaque = if compression == "gzip" {
+        "trusted"
+    } else {
+        "user"
+    };
+    set_xattr(
+        &upper.join("etc/old"),
+        &format!("{opaque}.overlay.opaque"),
+        b"y",
+    );
+    commit(
+        &upper,
+        layout,
+        &format!("child:{compression}"),
+        &[
+            "--parent",
+            &format!("base:{compression}"),
+            "--overlay-upper",
+            "--compression",
+            compression,
+        ],
+    );
+}
