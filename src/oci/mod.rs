@@ -21,13 +21,13 @@ mod layer;
 mod layout;
 mod time;
 
+pub use blob::{Blob, BlobWriter};
 pub use commit::{CommitOptions, CommitResult, commit};
 pub use compress::{Compression, thread_count};
 pub use fsck::{FsckReport, fsck};
 pub use idmap::IdMap;
 pub use image::ImageFlags;
 pub use layer::{LayerOptions, LayerStats, write_tar};
-pub use blob::{Blob, BlobWriter};
 pub use layout::{Layout, LayoutLock, RefInfo};
 pub use time::{format_rfc3339, parse_created};
 

@@ -1,13 +1,14 @@
-//! Reading an image from an OCI layout: index.json, manifest, config, with
-//! oci-spec's own types. A small reader kept here until the `oci` module
-//! (which writes layouts) offers one.
+//! Finding an image to run in an OCI layout: the ref as a user types it,
+//! its layers (bottom first, with their diff_ids) and its config, read
+//! through `oci::Layout`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+use oci_spec::image::{ImageConfiguration, MediaType};
 
-use crate::error::hinted;
+use crate::error::{HintExt, hinted};
+use crate::oci::Layout;
 
 /// One layer: its blob and what it unpacks to.
 #[derive(Debug, Clone)]
@@ -25,49 +26,13 @@ pub struct Image {
     pub layers: Vec<Layer>,
 }
 
-fn blob_path(layout: &Path, d: &Descriptor) -> anyhow::Result<PathBuf> {
-    let digest = d.digest();
-    Ok(layout
-        .join("blobs")
-        .join(digest.algorithm().as_ref())
-        .join(digest.digest()))
-}
-
-/// Every `org.opencontainers.image.ref.name` in the layout.
-pub fn refs(layout: &Path) -> Vec<String> {
-    ImageIndex::from_file(layout.join("index.json"))
-        .map(|i| {
-            i.manifests()
-                .iter()
-                .filter_map(|m| {
-                    m.annotations()
-                        .as_ref()?
-                        .get("org.opencontainers.image.ref.name")
-                        .cloned()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 impl Image {
     /// Find `reference` in the layout at `layout`: the ref name as written,
     /// then with `:latest`, then the tag alone (skopeo's `oci:DIR:TAG`).
-    pub fn open(layout: &Path, reference: &str) -> anyhow::Result<Image> {
-        let index_path = layout.join("index.json");
-        let index = ImageIndex::from_file(&index_path)
-            .with_context(|| format!("reading {}", index_path.display()))
-            .map_err(|e| {
-                hinted(
-                    format!("{e:#}"),
-                    "give the layout with --layout DIR (a directory holding index.json)",
-                )
-            })?;
-        let name_of = |d: &Descriptor| {
-            d.annotations()
-                .as_ref()
-                .and_then(|a| a.get("org.opencontainers.image.ref.name").cloned())
-        };
+    pub fn open(layout_dir: &Path, reference: &str) -> anyhow::Result<Image> {
+        let layout = Layout::open(layout_dir)
+            .hint("give the layout with --layout DIR (a directory holding index.json)")?;
+        let refs = layout.refs()?;
         let candidates = [
             reference.to_string(),
             format!("{reference}:latest"),
@@ -76,16 +41,17 @@ impl Image {
                 .map(|(_, t)| t.to_string())
                 .unwrap_or_default(),
         ];
-        let found = candidates.iter().filter(|c| !c.is_empty()).find_map(|c| {
-            index
-                .manifests()
-                .iter()
-                .find(|d| name_of(d).as_deref() == Some(c.as_str()))
-        });
-        let Some(desc) = found else {
-            let names = refs(layout);
+        let found = candidates
+            .iter()
+            .filter(|c| !c.is_empty())
+            .find_map(|c| refs.iter().find(|r| &r.name == c));
+        let Some(found) = found else {
+            let names: Vec<&str> = refs.iter().map(|r| r.name.as_str()).collect();
             return Err(hinted(
-                format!("no image `{reference}` in {}", index_path.display()),
+                format!(
+                    "no image `{reference}` in {}",
+                    layout_dir.join("index.json").display()
+                ),
                 if names.is_empty() {
                     "the layout holds no named image".to_string()
                 } else {
@@ -93,16 +59,19 @@ impl Image {
                 },
             ));
         };
+        let desc = &found.manifest;
         if *desc.media_type() != MediaType::ImageManifest {
             bail!(
                 "`{reference}` in {} is a {}, not an image manifest",
-                index_path.display(),
+                layout_dir.display(),
                 desc.media_type()
             );
         }
-        let manifest = ImageManifest::from_file(blob_path(layout, desc)?)
+        let manifest = layout
+            .read_manifest(desc.digest().as_ref())
             .with_context(|| format!("reading the manifest of `{reference}`"))?;
-        let config = ImageConfiguration::from_file(blob_path(layout, manifest.config())?)
+        let config_bytes = layout.read_blob(manifest.config().digest().as_ref())?;
+        let config = ImageConfiguration::from_reader(&config_bytes[..])
             .with_context(|| format!("reading the config of `{reference}`"))?;
         let diff_ids = config.rootfs().diff_ids();
         if diff_ids.len() != manifest.layers().len() {
@@ -116,14 +85,12 @@ impl Image {
             .layers()
             .iter()
             .zip(diff_ids)
-            .map(|(d, diff)| {
-                Ok(Layer {
-                    blob: blob_path(layout, d)?,
-                    media_type: d.media_type().clone(),
-                    diff_id: diff.clone(),
-                })
+            .map(|(d, diff)| Layer {
+                blob: layout.blob_path(d.digest().as_ref()),
+                media_type: d.media_type().clone(),
+                diff_id: diff.clone(),
             })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .collect();
         Ok(Image { config, layers })
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-pub use image::{Image, Layer, refs};
+pub use image::{Image, Layer};
 
 /// The cache dir and what lives in it.
 #[derive(Debug, Clone)]
