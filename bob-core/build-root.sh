@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# bob-core's build-root.sh: runs inside every kiln build container and makes
+# one image's root file system in /emerge-root, the way gentoo-bb and kubler
+# do. The contract with kiln (mounts, variables, output files) is in
+# bob-core/README.md. Steps:
+#  1. source /config/build.sh (the image's packages, keep options, hooks)
+#  2. configure_builder (or gentoo-bb's configure_bob) hook
+#  3. package.provided <- the parent image's installed package list
+#  4. configure_rootfs_build hook
+#  5. emerge the packages into /emerge-root, making and reusing binpkgs
+#  6. finish_rootfs_build hook
+#  7. package lists, PACKAGES.md and sbom.json into $KILN_OUT
+#  8. slim the root (headers, static libs, docs, man, info, locales, vdb)
+set -eEuo pipefail
+
+_BOB_DIR=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
+_CONFIG=${KILN_CONFIG:-/config}
+_EMERGE_ROOT=${KILN_EMERGE_ROOT:-/emerge-root}
+_OUT=${KILN_OUT:-/kiln/out}
+_PARENT_PACKAGES=${KILN_PARENT_PACKAGES:-/kiln/parent/package.installed}
+_IMAGE=${KILN_IMAGE:-$(basename "$_CONFIG")}
+KILN_KEEP=${KILN_KEEP:-}
+_BOB_STATE=$_OUT
+# shellcheck source=lib/helpers.sh
+. "$_BOB_DIR/lib/helpers.sh"
+# shellcheck source=lib/report.sh
+. "$_BOB_DIR/lib/report.sh"
+
+_bob_step="starting"
+trap 'rc=$?; bob_msg "error: $_bob_step failed (exit $rc)"; exit $rc' ERR
+step() {
+  _bob_step=$1
+  bob_msg "== $1"
+}
+
+[ -f "$_CONFIG/build.sh" ] || bob_die "no build.sh in $_CONFIG (kiln mounts the image's directory there)"
+mkdir -p "$_OUT" "$_EMERGE_ROOT"
+rm -f "$_OUT/failure.txt"
+
+# What build.sh may set (kubler's names; gentoo-bb's PACKAGES works too)
+_packages="" PACKAGES="" _emerge_bin=emerge _emerge_opt=""
+_keep_headers=false _keep_static_libs=false _keep_docs=false _keep_man=false
+_keep_info=false _keep_locales=false _keep_vdb=false
+_LIB=$(portageq envvar "LIBDIR_$(portageq envvar ABI 2>/dev/null)" 2>/dev/null || true)
+_LIB=${_LIB:-lib}
+export _EMERGE_ROOT _CONFIG _LIB
+
+step "sourcing $_CONFIG/build.sh"
+# shellcheck disable=SC1091
+. "$_CONFIG/build.sh"
+# kiln's image.toml settings win over build.sh's (comma or space separated)
+for k in ${KILN_KEEP//,/ }; do
+  case $k in
+    headers | static-libs | docs | man | info | vdb) declare "_keep_${k//-/_}=true" ;;
+    locales) _keep_locales=true ;;
+    locales=*) _keep_locales=${k#locales=} ;;
+    *) bob_die "KILN_KEEP: unknown '$k' (headers, static-libs, docs, man, info, locales, locales=de:fr, vdb)" ;;
+  esac
+done
+_keep_locales=${_keep_locales//:/ }
+packages="${_packages:-$PACKAGES} ${KILN_PACKAGES:-}"
+
+if declare -F configure_builder >/dev/null; then
+  step "configure_builder (build.sh)"
+  configure_builder
+elif declare -F configure_bob >/dev/null; then
+  step "configure_bob (build.sh)"
+  configure_bob
+fi
+
+step "package.provided from the parent image"
+if [ -f "$_PARENT_PACKAGES" ]; then
+  while read -r p; do
+    [ -n "$p" ] && _bob_add_unique "$(_bob_provided_file)" "$p"
+  done <"$_PARENT_PACKAGES"
+  bob_msg "$(grep -c . "$_PARENT_PACKAGES" || true) packages provided by the parent image"
+fi
+
+if declare -F configure_rootfs_build >/dev/null; then
+  step "configure_rootfs_build (build.sh)"
+  configure_rootfs_build
+fi
+
+read -r -a pkgs <<<"$packages"
+if [ ${#pkgs[@]} -gt 0 ]; then
+  step "emerge ${pkgs[*]}"
+  rc=0
+  # shellcheck disable=SC2086 # _emerge_opt is a word list, as in kubler
+  "$_emerge_bin" --root="$_EMERGE_ROOT" --buildpkg --usepkg --binpkg-respect-use=y \
+    --binpkg-changed-deps=n --color=n --verbose --jobs="${KILN_JOBS:-1}" \
+    $_emerge_opt "${pkgs[@]}" 2>&1 | tee "$_OUT/emerge.log" || rc=$?
+  [ "$rc" -eq 0 ] || bob_emerge_failed "$_OUT/emerge.log" "$rc"
+fi
+
+if declare -F finish_rootfs_build >/dev/null; then
+  step "finish_rootfs_build (build.sh)"
+  finish_rootfs_build
+fi
+
+step "package lists, PACKAGES.md, sbom.json"
+bob_write_reports
+
+step "slimming $_EMERGE_ROOT"
+bob_slim "$_EMERGE_ROOT"
+bob_msg "done: $_IMAGE ($(du -sh "$_EMERGE_ROOT" | cut -f1))"

@@ -1,0 +1,161 @@
+# What build-root.sh writes after emerge: failure reports, package lists,
+# PACKAGES.md, sbom.json, and the slimming of the image's root.
+# shellcheck shell=bash
+
+# bob_emerge_failed LOG RC: name the package, the phase and the last lines of
+# its build log (what a user needs to fix it), in failure.txt too; exit RC.
+bob_emerge_failed() {
+  local log=$1 rc=$2 line pkg="" phase="" buildlog=""
+  line=$(grep -o 'ERROR: [^ ]* failed ([a-z_]* phase)' "$log" | tail -n1 || true)
+  if [[ $line =~ ^ERROR:\ ([^ ]+)\ failed\ \(([a-z_]+)\ phase\) ]]; then
+    pkg=${BASH_REMATCH[1]%%::*}
+    phase=${BASH_REMATCH[2]}
+    buildlog=$(grep -o "The complete build log is located at '[^']*'" "$log" | tail -n1 | cut -d"'" -f2 || true)
+  fi
+  {
+    if [ -n "$pkg" ]; then
+      echo "emerge failed: $pkg failed in its $phase phase"
+      echo "package: $pkg"
+      echo "phase: $phase"
+      echo "log: ${buildlog:-unknown}"
+      if [ -n "$buildlog" ] && [ -f "$buildlog" ]; then
+        echo "last lines of the build log:"
+        tail -n 20 "$buildlog" | sed 's/^/  /'
+      fi
+    else
+      echo "emerge failed (exit $rc) before building a package; its last lines:"
+      tail -n 20 "$log" | sed 's/^/  /'
+    fi
+  } >"$_OUT/failure.txt"
+  sed 's/^/bob: /' "$_OUT/failure.txt" >&2
+  exit "$rc"
+}
+
+# The image's own packages, as "cat/name-version" lines, from its vdb.
+_bob_vdb_list() {
+  local d
+  for d in "$_EMERGE_ROOT"/var/db/pkg/*/*/; do
+    [ -d "$d" ] || continue
+    d=${d%/}
+    echo "$(basename "$(dirname "$d")")/$(basename "$d")"
+  done | sort
+}
+
+# "+flag -flag" for the flags a package declares (IUSE), as built (USE)
+_bob_use_of() { # VDB_DIR
+  local d=$1 f out=() use=" $(cat "$d/USE" 2>/dev/null) "
+  for f in $(tr ' ' '\n' <"$d/IUSE" 2>/dev/null | sed 's/^[+-]//' | sort -u); do
+    if [[ $use == *" $f "* ]]; then out+=("+$f"); else out+=("-$f"); fi
+  done
+  echo "${out[*]}"
+}
+
+bob_write_reports() {
+  local own parent_count=0 d p size total=0
+  own=$(_bob_vdb_list)
+  printf '%s\n' "$own" | sed '/^$/d' >"$_OUT/package.image"
+  { [ -f "$_PARENT_PACKAGES" ] && cat "$_PARENT_PACKAGES"; cat "$_OUT/package.image"; } | sed '/^$/d' | sort -u >"$_OUT/package.installed"
+  [ -f "$_PARENT_PACKAGES" ] && parent_count=$(grep -c . "$_PARENT_PACKAGES" || true)
+  {
+    echo "# $_IMAGE"
+    echo
+    echo "Packages installed in this image's layer by kiln (bob-core), on top of"
+    echo "$parent_count packages its parent images provide."
+    echo
+    echo "| Package | Version | Slot | USE | Size |"
+    echo "|---|---|---|---|---|"
+    for p in $own; do
+      d="$_EMERGE_ROOT/var/db/pkg/$p"
+      size=$(cat "$d/SIZE" 2>/dev/null || echo 0)
+      total=$((total + size))
+      [[ $(cat "$d/PF") =~ ^(.+)-([0-9][^-]*(-r[0-9]+)?)$ ]] || continue
+      printf '| %s | %s | %s | %s | %s |\n' "$(cat "$d/CATEGORY")/${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" \
+        "$(cat "$d/SLOT" 2>/dev/null)" "$(_bob_use_of "$d")" "$(numfmt --to=iec-i --suffix=B "$size")"
+    done
+    if [ -f "$_BOB_STATE/manual-installs" ]; then
+      while IFS=$'\t' read -r name version what; do
+        printf '| %s | %s | | %s | |\n' "$name" "$version" "$what"
+      done <"$_BOB_STATE/manual-installs"
+    fi
+    echo
+    echo "Total before slimming: $(numfmt --to=iec-i --suffix=B "$total")"
+  } >"$_OUT/PACKAGES.md"
+  python3 - "$_EMERGE_ROOT/var/db/pkg" "$_OUT/sbom.json" <<'PY'
+import json, os, sys
+vdb, out = sys.argv[1], sys.argv[2]
+def read(d, name):
+    try:
+        with open(os.path.join(d, name), encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return ""
+pkgs = []
+for cat in sorted(os.listdir(vdb)) if os.path.isdir(vdb) else []:
+    for pf in sorted(os.listdir(os.path.join(vdb, cat))):
+        d = os.path.join(vdb, cat, pf)
+        use = set(read(d, "USE").split())
+        iuse = [f.lstrip("+-") for f in read(d, "IUSE").split()]
+        pkgs.append({
+            "category": cat,
+            "pf": pf,
+            "slot": read(d, "SLOT"),
+            "use": sorted(f for f in iuse if f in use),
+            "use_disabled": sorted(f for f in iuse if f not in use),
+            "license": read(d, "LICENSE"),
+            "homepage": read(d, "HOMEPAGE"),
+            "description": read(d, "DESCRIPTION"),
+            "repository": read(d, "repository"),
+            "size": int(read(d, "SIZE") or 0),
+        })
+with open(out, "w", encoding="utf-8") as f:
+    json.dump({"packages": pkgs}, f, indent=1, sort_keys=True)
+    f.write("\n")
+PY
+}
+
+# bob_slim ROOT: remove what a runtime image does not need, unless the
+# image's build.sh (or KILN_KEEP) keeps it.
+bob_slim() {
+  local root=$1 before after removed=() l keep
+  before=$(du -sk "$root" | cut -f1)
+  if [ "$_keep_headers" != true ]; then
+    rm -rf "$root"/usr/include "$root"/usr/lib*/pkgconfig "$root"/usr/share/pkgconfig
+    removed+=(headers)
+  fi
+  if [ "$_keep_static_libs" != true ]; then
+    find "$root" -xdev \( -name '*.a' -o -name '*.la' \) \( -type f -o -type l \) -delete
+    removed+=("static libs")
+  fi
+  if [ "$_keep_docs" != true ]; then
+    rm -rf "$root"/usr/share/doc "$root"/usr/share/gtk-doc
+    removed+=(docs)
+  fi
+  if [ "$_keep_man" != true ]; then
+    rm -rf "$root"/usr/share/man
+    removed+=(man)
+  fi
+  if [ "$_keep_info" != true ]; then
+    rm -rf "$root"/usr/share/info
+    removed+=(info)
+  fi
+  if [ "$_keep_locales" != true ] && [ -d "$root/usr/share/locale" ]; then
+    for l in "$root"/usr/share/locale/*; do
+      keep=false
+      for k in $_keep_locales; do
+        [ "$k" != false ] && [ "$(basename "$l")" = "$k" ] && keep=true
+      done
+      [ "$(basename "$l")" = locale.alias ] && keep=true
+      [ "$keep" = true ] || rm -rf "$l"
+    done
+    removed+=("locales${_keep_locales:+ but ${_keep_locales}}")
+  fi
+  if [ "$_keep_vdb" != true ]; then
+    # Portage's database of the root: volatile (BUILD_TIME, COUNTER), and
+    # its content is in package.installed and sbom.json
+    rm -rf "$root"/var/db/pkg "$root"/var/cache/edb "$root"/var/lib/portage
+    removed+=("package database")
+  fi
+  find "$root/usr" "$root/var" -xdev -mindepth 1 -type d -empty -delete 2>/dev/null || true
+  after=$(du -sk "$root" | cut -f1)
+  bob_msg "slimmed: ${removed[*]:-nothing} removed ($((before - after)) KiB)"
+}

@@ -1,0 +1,2 @@
+# An image whose package fails to build.
+_packages="app-misc/broken"

@@ -1,0 +1,2 @@
+#include "fat.h"
+int fat_answer(void) { return 42; }

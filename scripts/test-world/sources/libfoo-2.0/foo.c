@@ -1,0 +1,2 @@
+#include "foo.h"
+const char *foo_version(void) { return "2.0"; }
