@@ -13,7 +13,7 @@ KILN_APT_PACKAGES=(
   # shells whose completion scripts the tests load
   zsh fish
   # the stand-in stage3 and its signed mirror
-  debootstrap gnupg python3 curl ca-certificates
+  debootstrap gnupg python3 python3-pip curl ca-certificates
 )
 
 say() { printf '\033[1;32m%12s\033[0m %s\n' "$1" "$2" >&2; }
