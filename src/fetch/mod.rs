@@ -1,3 +1,475 @@
 //! fetch: the stage3 and portage snapshot, from mirrors to the cache, verified.
+//!
+//! The flow: `kiln.lock` pins a mirror-relative path, size and SHA512 for
+//! each input (written by `kiln update` from the signed `latest-*.txt`, the
+//! `.DIGESTS` and the downloaded snapshot). [`inputs`] turns the pins into
+//! verified files in the content-addressed [`Cache`], downloading only what
+//! is missing; a file enters the cache only after its size, SHA512 (against
+//! the lock and the mirror's `.DIGESTS`) and OpenPGP signature are checked.
 
+pub mod cache;
 pub mod config;
+pub mod digests;
+pub mod lock;
+pub mod mirror;
+pub mod pgp;
+pub mod unpack;
+
+use std::cell::OnceCell;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use thiserror::Error;
+
+pub use cache::Cache;
+pub use config::Sources;
+pub use lock::{Lock, Pinned};
+
+use crate::error::HintExt;
+use crate::printer::Printer;
+use mirror::{AllFailed, Mirrors};
+use pgp::Keyring;
+
+/// How [`inputs`] may get files.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Never touch the network: only the cache and `file://`/directory mirrors.
+    pub offline: bool,
+    /// The cache directory; [`Cache::default_dir`] when None.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The verified inputs of a build: read-only files in the cache.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub lock: Lock,
+    pub stage3: PathBuf,
+    pub snapshot: PathBuf,
+}
+
+#[derive(Debug, Error)]
+pub enum FetchError {
+    #[error("SHA512 mismatch for {name} from {location}: got {got}, {authority} says {want}")]
+    Mismatch {
+        name: String,
+        location: String,
+        got: String,
+        want: String,
+        authority: String,
+    },
+    #[error("kiln.lock pins {name} with SHA512 {pinned}, but {location} lists {listed}")]
+    LockDisagrees {
+        name: String,
+        pinned: String,
+        location: String,
+        listed: String,
+    },
+    #[error("missing signature for {name}: {rel} is on no mirror")]
+    MissingSignature { name: String, rel: String },
+    #[error("{location}: {reason}")]
+    BadLatest { location: String, reason: String },
+    #[error("--offline: {name} is not in the cache ({cache}) and no file:// mirror has it")]
+    OfflineMissing { name: String, cache: PathBuf },
+}
+
+/// The pinned inputs of the project in `project_dir`, verified in the cache:
+/// what `kiln build` calls. Without a kiln.lock, the latest stage3 and
+/// snapshot are looked up and pinned first (not with `offline`).
+pub fn inputs(
+    project_dir: &Path,
+    sources: &Sources,
+    options: &Options,
+    printer: &Printer,
+) -> anyhow::Result<Inputs> {
+    let fetcher = Fetcher::new(project_dir, sources, options, printer)?;
+    let lock = match Lock::read(project_dir)? {
+        Some(lock) => lock,
+        None if options.offline => {
+            return Err(anyhow::anyhow!(
+                "--offline: there is no kiln.lock in {}",
+                project_dir.display()
+            ))
+            .hint("run `kiln update` (with network, or with a file:// mirror) to pin the inputs");
+        }
+        None => {
+            let lock = fetcher.update()?;
+            lock.write(project_dir)?;
+            printer.status("Pinned", "the stage3 and snapshot in kiln.lock");
+            lock
+        }
+    };
+    fetcher.ensure(&lock)
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Stage3,
+    Snapshot,
+}
+
+impl Kind {
+    fn signature_suffix(self) -> &'static str {
+        match self {
+            Kind::Stage3 => ".asc",
+            Kind::Snapshot => ".gpgsig",
+        }
+    }
+}
+
+/// Downloads and checks inputs for one project.
+pub struct Fetcher<'p> {
+    project_dir: PathBuf,
+    sources: Sources,
+    cache: Cache,
+    mirrors: Mirrors<'p>,
+    keys: OnceCell<Keyring>,
+    printer: &'p Printer,
+}
+
+impl<'p> Fetcher<'p> {
+    pub fn new(
+        project_dir: &Path,
+        sources: &Sources,
+        options: &Options,
+        printer: &'p Printer,
+    ) -> anyhow::Result<Self> {
+        let cache_dir = options
+            .cache_dir
+            .clone()
+            .or_else(Cache::default_dir)
+            .context("no cache directory: HOME, XDG_CACHE_HOME and KILN_CACHE_DIR are unset")
+            .hint("set KILN_CACHE_DIR to a directory kiln may write")?;
+        Ok(Fetcher {
+            project_dir: project_dir.to_path_buf(),
+            sources: sources.clone(),
+            cache: Cache::new(cache_dir),
+            mirrors: Mirrors::new(&sources.mirrors, project_dir, options.offline, printer),
+            keys: OnceCell::new(),
+            printer,
+        })
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// Keys are loaded only when something must be verified, so a build
+    /// whose inputs are cached needs neither network nor key files.
+    fn keys(&self) -> anyhow::Result<&Keyring> {
+        if let Some(keys) = self.keys.get() {
+            return Ok(keys);
+        }
+        let keys = Keyring::load(&self.sources.keys, &self.project_dir)?;
+        Ok(self.keys.get_or_init(|| keys))
+    }
+
+    /// Find the latest stage3 (through the signed `latest-*.txt`) and the
+    /// snapshot, download and verify both, and return their pins.
+    pub fn update(&self) -> anyhow::Result<Lock> {
+        let _guard = self.cache.lock().context("locking the cache")?;
+        let s = &self.sources;
+        let auto = format!("releases/{}/autobuilds", s.arch);
+        let latest_rel = format!("{auto}/latest-stage3-{}-{}.txt", s.arch, s.flavour);
+        let (bytes, mirror) = self.mirrors.get_small(&latest_rel)?;
+        let location = mirror.location(&latest_rel);
+        let text = String::from_utf8_lossy(&bytes);
+        let name = latest_rel.rsplit('/').next().unwrap_or(&latest_rel);
+        let (signed, signer) = self
+            .keys()?
+            .verify_clearsigned(name, &text)
+            .with_context(|| format!("checking {location}"))?;
+        self.printer
+            .verbose(format!("{name}: good signature by {}", signer.key));
+        let (path, size) = parse_latest(&signed).map_err(|reason| FetchError::BadLatest {
+            location: location.clone(),
+            reason,
+        })?;
+        let stage3 = self.fetch(Kind::Stage3, &format!("{auto}/{path}"), None, Some(size))?;
+        let snapshot = self.fetch(
+            Kind::Snapshot,
+            &format!("snapshots/{}", s.snapshot),
+            None,
+            None,
+        )?;
+        Ok(Lock::new(stage3.0, snapshot.0))
+    }
+
+    /// The pinned files, from the cache or downloaded and verified into it.
+    pub fn ensure(&self, lock: &Lock) -> anyhow::Result<Inputs> {
+        let _guard = self.cache.lock().context("locking the cache")?;
+        let stage3 = self.ensure_one(Kind::Stage3, &lock.stage3)?;
+        let snapshot = self.ensure_one(Kind::Snapshot, &lock.snapshot)?;
+        Ok(Inputs {
+            lock: lock.clone(),
+            stage3,
+            snapshot,
+        })
+    }
+
+    fn ensure_one(&self, kind: Kind, pin: &Pinned) -> anyhow::Result<PathBuf> {
+        if let Some(path) = self.cache.get(&pin.sha512, pin.size) {
+            self.printer
+                .verbose(format!("{}: in the cache", pin.name()));
+            return Ok(path);
+        }
+        let (_, path) = self.fetch(kind, &pin.path, Some(pin), Some(pin.size))?;
+        Ok(path)
+    }
+
+    /// Download `rel` and its sidecars, check everything, enter the cache.
+    fn fetch(
+        &self,
+        kind: Kind,
+        rel: &str,
+        pin: Option<&Pinned>,
+        size: Option<u64>,
+    ) -> anyhow::Result<(Pinned, PathBuf)> {
+        let name = rel.rsplit('/').next().unwrap_or(rel).to_string();
+        let offline_missing = |e: AllFailed| -> anyhow::Error {
+            if self.mirrors.offline() && e.all_not_found() {
+                let err = anyhow::Error::new(e).context(FetchError::OfflineMissing {
+                    name: name.clone(),
+                    cache: self.cache.root().to_path_buf(),
+                });
+                Err::<(), _>(err)
+                    .hint("run `kiln fetch --to DIR` on a machine with network, and list DIR as a file:// mirror")
+                    .unwrap_err()
+            } else {
+                e.into()
+            }
+        };
+        let mut sidecars = Vec::new();
+        let mut listed = None;
+        if let Kind::Stage3 = kind {
+            let rel_digests = format!("{rel}.DIGESTS");
+            let (bytes, mirror) = self
+                .mirrors
+                .get_small(&rel_digests)
+                .map_err(offline_missing)?;
+            let location = mirror.location(&rel_digests);
+            let text = self.digests_text(&name, &bytes, &location)?;
+            let want = digests::sha512_for(&text, &name, &location)?;
+            if let Some(pin) = pin.filter(|p| p.sha512 != want) {
+                return Err(FetchError::LockDisagrees {
+                    name,
+                    pinned: short(&pin.sha512),
+                    location,
+                    listed: short(&want),
+                })
+                .hint(LOCK_HINT);
+            }
+            if let (Some(size), None) = (size, pin)
+                && let Some(path) = self.cache.get(&want, size)
+            {
+                let pinned = Pinned {
+                    path: rel.to_string(),
+                    size,
+                    sha512: want,
+                };
+                return Ok((pinned, path));
+            }
+            sidecars.push((format!("{name}.DIGESTS"), bytes));
+            listed = Some((want, location));
+        }
+        let rel_sig = format!("{rel}{}", kind.signature_suffix());
+        let signature = match self.mirrors.get_small(&rel_sig) {
+            Ok((bytes, _)) => bytes,
+            Err(e) if e.all_not_found() && !self.mirrors.offline() => {
+                return Err(anyhow::Error::new(e).context(FetchError::MissingSignature {
+                    name,
+                    rel: rel_sig,
+                }))
+                .hint("kiln never uses an unsigned stage3 or snapshot: use a mirror that has the signature");
+            }
+            Err(e) => return Err(offline_missing(e)),
+        };
+        sidecars.push((
+            rel_sig.rsplit('/').next().unwrap_or(&rel_sig).to_string(),
+            signature.clone(),
+        ));
+
+        let tag = pin
+            .map(|p| p.sha512.clone())
+            .or_else(|| listed.as_ref().map(|l| l.0.clone()))
+            .unwrap_or_else(|| "unpinned".into());
+        let partial = self.cache.partial(&name, &tag)?;
+        if pin.is_none() && listed.is_none() {
+            // An unpinned name (gentoo-latest) may have changed since a
+            // partial download: never resume it.
+            let _ = fs::remove_file(&partial);
+        }
+        self.printer.status("Fetching", &name);
+        let mirror = self
+            .mirrors
+            .download(rel, &partial, size)
+            .map_err(offline_missing)?;
+        let location = mirror.location(rel);
+        let checked = self.check(&name, &partial, &location, pin, listed, &signature);
+        let (sha512, size) = match checked {
+            Ok(found) => found,
+            Err(e) => {
+                let _ = fs::remove_file(&partial);
+                return Err(e);
+            }
+        };
+        let path = self
+            .cache
+            .insert(&partial, &sha512, &sidecars)
+            .with_context(|| {
+                format!(
+                    "adding {name} to the cache in {}",
+                    self.cache.root().display()
+                )
+            })?;
+        self.printer
+            .status("Verified", format!("{name} ({size} bytes)"));
+        let pinned = Pinned {
+            path: rel.to_string(),
+            size,
+            sha512,
+        };
+        Ok((pinned, path))
+    }
+
+    fn check(
+        &self,
+        name: &str,
+        file: &Path,
+        location: &str,
+        pin: Option<&Pinned>,
+        listed: Option<(String, String)>,
+        signature: &[u8],
+    ) -> anyhow::Result<(String, u64)> {
+        let (got, size) = cache::sha512_file(file)
+            .with_context(|| format!("reading the download {}", file.display()))?;
+        let mismatch = |want: &str, authority: String| FetchError::Mismatch {
+            name: name.into(),
+            location: location.into(),
+            got: short(&got),
+            want: short(want),
+            authority,
+        };
+        if let Some((want, digests)) = listed.filter(|(want, _)| *want != got) {
+            return Err(mismatch(&want, digests)).hint(
+                "the mirror's file is corrupt or was changed: try again later or another mirror",
+            );
+        }
+        if let Some(pin) = pin.filter(|p| p.sha512 != got) {
+            return Err(mismatch(&pin.sha512, "kiln.lock".into())).hint(LOCK_HINT);
+        }
+        let data = fs::File::open(file)?;
+        let signer =
+            self.keys()?
+                .verify_detached(name, signature, std::io::BufReader::new(data))?;
+        self.printer.verbose(format!(
+            "{name}: good signature by {} ({})",
+            signer.key, signer.uid
+        ));
+        Ok((got, size))
+    }
+
+    /// A `.DIGESTS` text; older releases clearsign it, and then its
+    /// signature must be good too.
+    fn digests_text(&self, name: &str, bytes: &[u8], location: &str) -> anyhow::Result<String> {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        if !text.starts_with("-----BEGIN PGP SIGNED MESSAGE-----") {
+            return Ok(text);
+        }
+        let (signed, _) = self
+            .keys()?
+            .verify_clearsigned(&format!("{name}.DIGESTS"), &text)
+            .with_context(|| format!("checking {location}"))?;
+        Ok(signed)
+    }
+
+    /// Write the pinned files and their sidecars as a mirror in `dir`, for a
+    /// machine without network (`[sources] mirrors = ["file://DIR"]`).
+    pub fn export(&self, inputs: &Inputs, dir: &Path) -> anyhow::Result<()> {
+        for (pin, path) in [
+            (&inputs.lock.stage3, &inputs.stage3),
+            (&inputs.lock.snapshot, &inputs.snapshot),
+        ] {
+            let dest = dir.join(&pin.path);
+            let parent = dest.parent().expect("a pinned path has a parent");
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            copy_atomic(path, &dest)?;
+            let sidecars = self.cache.sidecars(&pin.sha512);
+            for entry in fs::read_dir(&sidecars)
+                .with_context(|| format!("reading {}", sidecars.display()))?
+            {
+                let entry = entry?;
+                copy_atomic(&entry.path(), &parent.join(entry.file_name()))?;
+            }
+            self.printer.status("Exported", dest.display());
+        }
+        Ok(())
+    }
+}
+
+const LOCK_HINT: &str = "the mirror's file differs from the one kiln.lock pins: run `kiln update` \
+     to pin what the mirror has now, or list a mirror that still has the pinned file";
+
+fn copy_atomic(src: &Path, dest: &Path) -> anyhow::Result<()> {
+    let tmp = dest.with_extension("kiln-tmp");
+    fs::copy(src, &tmp)
+        .with_context(|| format!("copying {} to {}", src.display(), tmp.display()))?;
+    fs::File::open(&tmp)?.sync_all()?;
+    fs::rename(&tmp, dest).with_context(|| format!("renaming {}", tmp.display()))?;
+    Ok(())
+}
+
+/// The last line of `latest-stage3-*.txt` that is not a comment:
+/// `<dir>/<stage3 file name> <size>`.
+fn parse_latest(signed: &str) -> Result<(String, u64), String> {
+    let line = signed
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with('#'))
+        .ok_or("no '<dir>/<stage3 file> <size>' line in the signed text")?;
+    let mut parts = line.split_whitespace();
+    let (Some(path), Some(size), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!("'{line}' is not '<dir>/<stage3 file> <size>'"));
+    };
+    let size = size
+        .parse::<u64>()
+        .map_err(|_| format!("'{size}' in '{line}' is not a size in bytes"))?;
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if path.starts_with('/')
+        || path.split('/').any(|c| c == ".." || c.is_empty())
+        || !name.starts_with("stage3-")
+    {
+        return Err(format!("'{path}' is not a stage3 path under autobuilds/"));
+    }
+    Ok((path.to_string(), size))
+}
+
+/// A hash as shown in messages: enough digits to tell two apart.
+fn short(sha512: &str) -> String {
+    format!("{}…", &sha512[..sha512.len().min(16)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_line() {
+        let text = "# Latest as of x\n# ts=1\n20231126T163200Z/stage3-amd64-openrc-20231126T163200Z.tar.xz 263232916\n";
+        assert_eq!(
+            parse_latest(text).unwrap(),
+            (
+                "20231126T163200Z/stage3-amd64-openrc-20231126T163200Z.tar.xz".into(),
+                263232916
+            )
+        );
+        assert_eq!(
+            parse_latest("../../etc/stage3-x 1\n").unwrap_err(),
+            "'../../etc/stage3-x' is not a stage3 path under autobuilds/"
+        );
+        assert_eq!(
+            parse_latest("T/stage3-x big\n").unwrap_err(),
+            "'big' in 'T/stage3-x big' is not a size in bytes"
+        );
+    }
+}

@@ -1,0 +1,178 @@
+//! The download cache, shared by every build and project of a user: files are
+//! stored by their SHA512 (`sha512/<hex>`), so a name reused by a mirror can
+//! never bring other bytes in, and only files that passed every check enter.
+//! Their signature and checksum files are kept beside them (`sidecars/<hex>/`)
+//! so that `kiln fetch --to` can write a full mirror from the cache alone.
+//! Downloads in progress live in `partial/` on the same file system, so that
+//! entering the cache is one rename.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use std::os::unix::fs::OpenOptionsExt;
+
+use sha2::{Digest, Sha512};
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    /// `$KILN_CACHE_DIR`, else `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`.
+    pub fn default_dir() -> Option<PathBuf> {
+        let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+        if let Some(dir) = var("KILN_CACHE_DIR") {
+            return Some(dir.into());
+        }
+        if let Some(dir) = var("XDG_CACHE_HOME") {
+            return Some(PathBuf::from(dir).join("kiln"));
+        }
+        var("HOME").map(|h| PathBuf::from(h).join(".cache/kiln"))
+    }
+
+    pub fn new(root: impl Into<PathBuf>) -> Cache {
+        Cache { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blob(&self, sha512: &str) -> PathBuf {
+        self.root.join("sha512").join(sha512)
+    }
+
+    /// The cached file with this SHA512 and size, if it is there.
+    pub fn get(&self, sha512: &str, size: u64) -> Option<PathBuf> {
+        let path = self.blob(sha512);
+        let meta = fs::metadata(&path).ok()?;
+        (meta.is_file() && meta.len() == size).then_some(path)
+    }
+
+    /// The sidecar files (signature, `.DIGESTS`) kept with a cached file.
+    pub fn sidecars(&self, sha512: &str) -> PathBuf {
+        self.root.join("sidecars").join(sha512)
+    }
+
+    /// Where a download of `name` expected to have `key` (its pinned SHA512,
+    /// or another stable tag) is kept between attempts, for resuming.
+    pub fn partial(&self, name: &str, key: &str) -> io::Result<PathBuf> {
+        let dir = self.root.join("partial");
+        fs::create_dir_all(&dir)?;
+        let short = &key[..key.len().min(16)];
+        Ok(dir.join(format!("{name}.{short}.part")))
+    }
+
+    /// Hold the cache for this process: two kiln runs never download into
+    /// the same partial file. Released when the file is dropped.
+    pub fn lock(&self) -> io::Result<File> {
+        fs::create_dir_all(&self.root)?;
+        let file = File::create(self.root.join(".lock"))?;
+        file.lock()?;
+        Ok(file)
+    }
+
+    /// Move a verified file (in `partial/`) into the cache, with its
+    /// sidecars (name, bytes). Sidecars first: a blob present means its
+    /// sidecars are too.
+    pub fn insert(
+        &self,
+        verified: &Path,
+        sha512: &str,
+        sidecars: &[(String, Vec<u8>)],
+    ) -> io::Result<PathBuf> {
+        let dir = self.sidecars(sha512);
+        fs::create_dir_all(&dir)?;
+        for (name, bytes) in sidecars {
+            write_atomic(&dir.join(name), bytes)?;
+        }
+        let dest = self.blob(sha512);
+        let parent = dest.parent().expect("blob path has a parent");
+        fs::create_dir_all(parent)?;
+        let file = File::options().write(true).open(verified)?;
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+        file.sync_all()?;
+        fs::rename(verified, &dest)?;
+        File::open(parent)?.sync_all()?;
+        Ok(dest)
+    }
+}
+
+/// Write a file so that readers see the old or the new content, never a
+/// part: temp file in the same directory, fsync, rename, fsync the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.kiln-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    File::open(dir)?.sync_all()
+}
+
+/// SHA512 (lowercase hex) and size of a file.
+pub fn sha512_file(path: &Path) -> io::Result<(String, u64)> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha512::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hex(&hasher.finalize()), size))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+        .map(char::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_keys_by_hash_and_keeps_sidecars() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().join("c"));
+        let part = cache.partial("f.tar.xz", "abc").unwrap();
+        fs::write(&part, b"hello").unwrap();
+        let (sha, size) = sha512_file(&part).unwrap();
+        assert_eq!(&sha[..16], "9b71d224bd62f378");
+        let path = cache
+            .insert(&part, &sha, &[("f.tar.xz.asc".into(), b"sig".to_vec())])
+            .unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"hello");
+        assert!(!part.exists());
+        assert_eq!(cache.get(&sha, size), Some(path));
+        assert_eq!(cache.get(&sha, size + 1), None);
+        assert_eq!(
+            fs::read(cache.sidecars(&sha).join("f.tar.xz.asc")).unwrap(),
+            b"sig"
+        );
+    }
+}

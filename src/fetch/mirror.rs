@@ -1,0 +1,420 @@
+//! Getting files from mirrors: `https://`, `http://`, `file://` or a plain
+//! directory, tried in the order `kiln.toml` lists them. A mirror that is
+//! down, answers 404 or keeps cutting the download off is skipped for the
+//! next one; a download that breaks off resumes with `Range` (a server that
+//! ignores it answers 200, and the file starts again from zero).
+//!
+//! This module only moves bytes; whether they are the right ones is decided
+//! by the caller (size, SHA512, signature) before they enter the cache.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::printer::Printer;
+
+/// Attempts per mirror for errors that may pass (timeouts, cut transfers, 5xx).
+const ATTEMPTS: u32 = 3;
+/// Sidecar files (signatures, checksums, latest-*.txt) are small; a mirror
+/// sending more is broken or hostile.
+const SMALL_LIMIT: u64 = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mirror {
+    Http(String),
+    Local(PathBuf),
+}
+
+impl Mirror {
+    /// A mirror as written in kiln.toml; a plain path is relative to `base`.
+    pub fn parse(spec: &str, base: &Path) -> Mirror {
+        let trimmed = spec.trim_end_matches('/');
+        if trimmed.starts_with("http://") || trimmed.starts_with("https://") {
+            Mirror::Http(trimmed.to_string())
+        } else if let Some(path) = spec.strip_prefix("file://") {
+            Mirror::Local(PathBuf::from(path))
+        } else {
+            Mirror::Local(base.join(spec))
+        }
+    }
+
+    pub fn is_local(&self) -> bool {
+        matches!(self, Mirror::Local(_))
+    }
+
+    /// Where `rel` is on this mirror, for messages.
+    pub fn location(&self, rel: &str) -> String {
+        match self {
+            Mirror::Http(base) => format!("{base}/{rel}"),
+            Mirror::Local(dir) => format!("file://{}", dir.join(rel).display()),
+        }
+    }
+}
+
+impl std::fmt::Display for Mirror {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mirror::Http(base) => f.write_str(base),
+            Mirror::Local(dir) => write!(f, "file://{}", dir.display()),
+        }
+    }
+}
+
+/// Why one mirror could not give a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    NotFound,
+    /// Connection refused, no such host: no point in retrying it.
+    Down(String),
+    /// Could pass with another try.
+    Transient(String),
+    Truncated {
+        got: u64,
+        expected: u64,
+    },
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::NotFound => f.write_str("not found"),
+            Failure::Down(why) => write!(f, "mirror down: {why}"),
+            Failure::Transient(why) => f.write_str(why),
+            Failure::Truncated { got, expected } => {
+                write!(f, "truncated: got {got} bytes, expected {expected}")
+            }
+        }
+    }
+}
+
+/// No mirror could give `rel`: each one's reason, in order.
+#[derive(Debug)]
+pub struct AllFailed {
+    pub rel: String,
+    pub tried: Vec<(String, Failure)>,
+    pub offline: bool,
+}
+
+impl AllFailed {
+    pub fn all_not_found(&self) -> bool {
+        self.tried.iter().all(|(_, f)| *f == Failure::NotFound)
+    }
+}
+
+impl std::fmt::Display for AllFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.tried.is_empty() {
+            return write!(
+                f,
+                "no mirror to get {} from{}",
+                self.rel,
+                if self.offline {
+                    " (--offline uses only file:// and directory mirrors)"
+                } else {
+                    ""
+                }
+            );
+        }
+        write!(f, "could not get {} from any mirror", self.rel)?;
+        for (location, why) in &self.tried {
+            write!(f, "\n  {location}: {why}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AllFailed {}
+
+pub struct Mirrors<'p> {
+    list: Vec<Mirror>,
+    agent: ureq::Agent,
+    offline: bool,
+    printer: &'p Printer,
+}
+
+impl<'p> Mirrors<'p> {
+    /// With `offline`, remote mirrors are dropped: nothing touches the network.
+    pub fn new(specs: &[String], base: &Path, offline: bool, printer: &'p Printer) -> Self {
+        let list = specs
+            .iter()
+            .map(|s| Mirror::parse(s, base))
+            .filter(|m| !offline || m.is_local())
+            .collect();
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            .http_status_as_error(false)
+            .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Mirrors {
+            list,
+            agent,
+            offline,
+            printer,
+        }
+    }
+
+    pub fn offline(&self) -> bool {
+        self.offline
+    }
+
+    /// A small file (signature, checksums, latest-*.txt), from the first
+    /// mirror that has it.
+    pub fn get_small(&self, rel: &str) -> Result<(Vec<u8>, &Mirror), AllFailed> {
+        let mut tried = Vec::new();
+        for mirror in &self.list {
+            match self.small_from(mirror, rel) {
+                Ok(bytes) => return Ok((bytes, mirror)),
+                Err(why) => tried.push((mirror.location(rel), why)),
+            }
+        }
+        Err(self.all_failed(rel, tried))
+    }
+
+    fn small_from(&self, mirror: &Mirror, rel: &str) -> Result<Vec<u8>, Failure> {
+        match mirror {
+            Mirror::Local(dir) => read_local(&dir.join(rel), SMALL_LIMIT),
+            Mirror::Http(base) => retry(|| {
+                let url = format!("{base}/{rel}");
+                let resp = self.agent.get(&url).call().map_err(classify)?;
+                match resp.status().as_u16() {
+                    200 => {}
+                    404 | 410 => return Err(Failure::NotFound),
+                    s => return Err(status_failure(s)),
+                }
+                let mut bytes = Vec::new();
+                resp.into_body()
+                    .into_with_config()
+                    .limit(SMALL_LIMIT)
+                    .reader()
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| Failure::Transient(format!("reading: {e}")))?;
+                Ok(bytes)
+            }),
+        }
+    }
+
+    /// Download `rel` into `dest` (a partial file that may hold the start
+    /// of it from an earlier try), checking the size when it is known.
+    /// Returns the mirror that gave it.
+    pub fn download(
+        &self,
+        rel: &str,
+        dest: &Path,
+        size: Option<u64>,
+    ) -> Result<&Mirror, AllFailed> {
+        let mut tried = Vec::new();
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        for mirror in &self.list {
+            let got = match mirror {
+                Mirror::Local(dir) => copy_local(&dir.join(rel), dest),
+                Mirror::Http(base) => {
+                    retry(|| self.http_download(&format!("{base}/{rel}"), name, dest, size))
+                }
+            };
+            let got = got.and_then(|got| match size {
+                Some(expected) if got != expected => Err(Failure::Truncated { got, expected }),
+                _ => Ok(()),
+            });
+            if let Err(Failure::Truncated { .. }) = got {
+                // A short or long file is no start to resume from.
+                let _ = fs::remove_file(dest);
+            }
+            match got {
+                Ok(()) => return Ok(mirror),
+                Err(why) => {
+                    if self.list.len() > 1 {
+                        self.printer.warn(format!(
+                            "{}: {why}; trying the next mirror",
+                            mirror.location(rel)
+                        ));
+                    }
+                    tried.push((mirror.location(rel), why));
+                }
+            }
+        }
+        Err(self.all_failed(rel, tried))
+    }
+
+    fn all_failed(&self, rel: &str, tried: Vec<(String, Failure)>) -> AllFailed {
+        AllFailed {
+            rel: rel.to_string(),
+            tried,
+            offline: self.offline,
+        }
+    }
+
+    /// One HTTP attempt: resume from what `dest` holds; returns the size.
+    fn http_download(
+        &self,
+        url: &str,
+        name: &str,
+        dest: &Path,
+        size: Option<u64>,
+    ) -> Result<u64, Failure> {
+        let io_err = |e: io::Error| Failure::Transient(format!("{}: {e}", dest.display()));
+        let mut have = fs::metadata(dest).map_or(0, |m| m.len());
+        if size.is_some_and(|s| have > s) {
+            have = 0;
+        }
+        let mut req = self.agent.get(url);
+        if have > 0 {
+            req = req.header("Range", format!("bytes={have}-"));
+        }
+        let resp = req.call().map_err(classify)?;
+        let status = resp.status().as_u16();
+        let append = match status {
+            206 => true,
+            200 => false,
+            // The partial file already holds everything the server has.
+            416 if have > 0 => return Ok(have),
+            404 | 410 => return Err(Failure::NotFound),
+            s => return Err(status_failure(s)),
+        };
+        if !append {
+            have = 0;
+        }
+        let length = resp
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let total = size.or(length.map(|l| l + have)).unwrap_or(0);
+        let mut file = File::options()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(dest)
+            .map_err(io_err)?;
+        let bar = self.printer.bytes_bar(total, name.to_string());
+        bar.set_position(have);
+        let mut reader = resp.into_body().into_reader();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut written = have;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    bar.abandon();
+                    file.sync_all().map_err(io_err)?;
+                    return Err(Failure::Transient(format!(
+                        "transfer broke off after {written} bytes: {e}"
+                    )));
+                }
+            };
+            file.write_all(&buf[..n]).map_err(io_err)?;
+            written += n as u64;
+            bar.set_position(written);
+        }
+        bar.finish_and_clear();
+        file.sync_all().map_err(io_err)?;
+        match size {
+            // The response ended normally, so the mirror's file is short.
+            Some(expected) if written < expected => Err(Failure::Truncated {
+                got: written,
+                expected,
+            }),
+            _ => Ok(written),
+        }
+    }
+}
+
+/// Try up to [`ATTEMPTS`] times while the failure may pass, waiting a little
+/// longer each time.
+fn retry<T>(mut attempt: impl FnMut() -> Result<T, Failure>) -> Result<T, Failure> {
+    let mut n = 1;
+    loop {
+        match attempt() {
+            Err(Failure::Transient(_)) if n < ATTEMPTS => {
+                std::thread::sleep(Duration::from_millis(200 * u64::from(n)));
+                n += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn classify(err: ureq::Error) -> Failure {
+    match &err {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => Failure::Down(err.to_string()),
+        ureq::Error::Io(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused
+                    | io::ErrorKind::HostUnreachable
+                    | io::ErrorKind::NetworkUnreachable
+            ) =>
+        {
+            Failure::Down(err.to_string())
+        }
+        _ => Failure::Transient(err.to_string()),
+    }
+}
+
+fn status_failure(status: u16) -> Failure {
+    let text = format!("HTTP status {status}");
+    if status >= 500 || status == 429 || status == 408 {
+        Failure::Transient(text)
+    } else {
+        Failure::Down(text)
+    }
+}
+
+fn read_local(path: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
+    let file = File::open(path).map_err(local_failure)?;
+    let mut bytes = Vec::new();
+    file.take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(local_failure)?;
+    Ok(bytes)
+}
+
+fn copy_local(src: &Path, dest: &Path) -> Result<u64, Failure> {
+    if !src.is_file() {
+        return Err(local_failure(io::Error::from(io::ErrorKind::NotFound)));
+    }
+    let n = fs::copy(src, dest).map_err(local_failure)?;
+    File::open(dest)
+        .and_then(|f| f.sync_all())
+        .map_err(local_failure)?;
+    Ok(n)
+}
+
+fn local_failure(e: io::Error) -> Failure {
+    if e.kind() == io::ErrorKind::NotFound {
+        Failure::NotFound
+    } else {
+        Failure::Down(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_mirrors() {
+        let base = Path::new("/proj");
+        assert_eq!(
+            Mirror::parse("https://distfiles.gentoo.org/", base),
+            Mirror::Http("https://distfiles.gentoo.org".into())
+        );
+        assert_eq!(
+            Mirror::parse("file:///srv/m", base),
+            Mirror::Local("/srv/m".into())
+        );
+        assert_eq!(
+            Mirror::parse("mirror", base),
+            Mirror::Local("/proj/mirror".into())
+        );
+        assert_eq!(
+            Mirror::Local("/srv/m".into()).location("a/b"),
+            "file:///srv/m/a/b"
+        );
+    }
+}
