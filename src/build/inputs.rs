@@ -1,72 +1,50 @@
-//! Adapter until the fetch module (issue 6) lands on this branch: finds the
-//! stage3 and snapshot named by `[sources]` on a local (`file://` or path)
-//! mirror, without the signature checks `kiln fetch` does, and copies the
-//! mirror's distfiles into the shared distfiles cache (the test world's
-//! fixture sources; `kiln fetch` of distfiles is issue 7's air-gap part).
+//! The stage3 and snapshot a build starts from, verified by the fetch
+//! module (`kiln.lock` pins, SHA512, OpenPGP), and the distfiles.
+//!
+//! Adapter until `kiln fetch` handles distfiles (issue 7's air-gap part):
+//! the sources tarballs on a local (`file://` or path) mirror's `distfiles/`
+//! are copied into the shared distfiles cache, which is all the test world
+//! needs.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::error::hinted;
-use crate::fetch::config::Sources;
+use crate::fetch::{self, config::Sources};
+use crate::printer::Printer;
 
 /// The files a build starts from, and the pins that name them.
 #[derive(Debug, Clone)]
 pub struct Inputs {
     pub stage3: PathBuf,
     pub snapshot: PathBuf,
-    /// Identifies both files (name, size, mtime): part of every input digest.
+    /// The kiln.lock pins (path, size, SHA512 of both): part of every input digest.
     pub pins: String,
 }
 
-pub fn resolve(root: &Path, sources: &Sources, distfiles: &Path) -> anyhow::Result<Inputs> {
-    let mirrors: Vec<PathBuf> = sources
-        .mirrors
-        .iter()
-        .filter_map(|m| local_mirror(root, m))
-        .collect();
-    let Some(mirror) = mirrors.first() else {
-        return Err(hinted(
-            format!(
-                "no local mirror in kiln.toml's [sources] mirrors ({}): this kiln builds only from a file:// mirror",
-                sources.mirrors.join(", ")
-            ),
-            "set `mirrors = [\"file:///path/to/mirror\"]` in kiln.toml's [sources]",
-        ));
+pub fn resolve(
+    root: &Path,
+    sources: &Sources,
+    cache: &Path,
+    offline: bool,
+    printer: &Printer,
+) -> anyhow::Result<Inputs> {
+    let options = fetch::Options {
+        offline,
+        cache_dir: Some(cache.join("downloads")),
     };
-    let autobuilds = mirror.join(format!("releases/{}/autobuilds", sources.arch));
-    let latest = autobuilds.join(format!(
-        "latest-stage3-{}-{}.txt",
-        sources.arch, sources.flavour
-    ));
-    let text =
-        fs::read_to_string(&latest).with_context(|| format!("cannot read {}", latest.display()))?;
-    let rel = text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.starts_with('-'))
-        .find_map(|l| {
-            l.split_whitespace()
-                .next()
-                .filter(|w| w.contains("stage3-"))
-        })
-        .ok_or_else(|| anyhow::anyhow!("{}: names no stage3", latest.display()))?;
-    let stage3 = autobuilds.join(rel);
-    let snapshot = mirror.join("snapshots").join(&sources.snapshot);
-    let mut pins = String::new();
-    for file in [&stage3, &snapshot] {
-        let meta = fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
-        let mtime = meta
-            .modified()?
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs();
-        pins.push_str(&format!("{} {} {mtime}\n", file.display(), meta.len()));
+    let inputs = fetch::inputs(root, sources, &options, printer)?;
+    let pins = [&inputs.lock.stage3, &inputs.lock.snapshot]
+        .iter()
+        .map(|p| format!("{} {} {}\n", p.path, p.size, p.sha512))
+        .collect();
+    for mirror in sources.mirrors.iter().filter_map(|m| local_mirror(root, m)) {
+        seed_distfiles(&mirror.join("distfiles"), &cache.join("distfiles"))?;
     }
-    seed_distfiles(&mirror.join("distfiles"), distfiles)?;
     Ok(Inputs {
-        stage3,
-        snapshot,
+        stage3: inputs.stage3,
+        snapshot: inputs.snapshot,
         pins,
     })
 }

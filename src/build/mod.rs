@@ -31,6 +31,7 @@ use write::Layout;
 pub struct Options {
     pub force: bool,
     pub force_all: bool,
+    pub offline: bool,
     pub jobs: usize,
     pub live: bool,
 }
@@ -76,18 +77,12 @@ pub fn build(
     let inputs = inputs::resolve(
         &settings.root,
         &settings.sources,
-        &settings.cache.join("distfiles"),
+        &settings.cache,
+        options.offline,
+        printer,
     )?;
     let store = Store::open(&settings.cache)?;
-    let base = if store.get("base").is_none() {
-        printer.status(
-            "Unpacking",
-            format!("{} into the base builder state", inputs.stage3.display()),
-        );
-        store.base(&inputs)?
-    } else {
-        store.base(&inputs)?
-    };
+    let base = store.base(&inputs, printer)?;
     let layout = Layout::open(&settings.layout)?;
     let ctx = Ctx {
         stack,

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::inputs::Inputs;
 use super::plan;
+use crate::printer::Printer;
 
 /// One builder state.
 #[derive(Debug, Clone)]
@@ -83,7 +84,7 @@ impl Store {
     }
 
     /// The stage3 with the snapshot in /var/db/repos, unpacked on first use.
-    pub fn base(&self, inputs: &Inputs) -> anyhow::Result<State> {
+    pub fn base(&self, inputs: &Inputs, printer: &Printer) -> anyhow::Result<State> {
         let digest = format!("sha256:{}", plan::sha256_hex(inputs.pins.as_bytes()));
         if let Some(state) = self.get("base").filter(|s| s.digest == digest) {
             return Ok(state);
@@ -91,6 +92,10 @@ impl Store {
         let id = format!("base-{}", &digest[7..23]);
         let layer = self.root.join("layers").join(&id);
         if !layer.is_dir() {
+            printer.status(
+                "Unpacking",
+                format!("{} into the base builder state", inputs.stage3.display()),
+            );
             let tmp = self.root.join("layers").join(format!("{id}.tmp"));
             remove_tree(&tmp)?;
             fs::create_dir_all(tmp.join("var/db/repos"))?;

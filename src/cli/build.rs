@@ -72,6 +72,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
         let options = build::Options {
             force: args.force,
             force_all: args.force_all,
+            offline: args.offline,
             jobs: args.jobs,
             live: printer.is_verbose(),
         };
