@@ -253,9 +253,41 @@ fn apply_config(config: &mut Value, image: &ImageSettings, diff_id: &str) {
     if let Some(ids) = config["rootfs"]["diff_ids"].as_array_mut() {
         ids.push(json!(diff_id));
     }
+    let created = created();
+    config["created"] = json!(created);
     if let Some(history) = config["history"].as_array_mut() {
-        history.push(json!({"created_by": format!("kiln build {}", image.id), "comment": image.packages.join(" ")}));
+        history.push(json!({
+            "created": created,
+            "created_by": format!("kiln build {}", image.id),
+            "comment": image.packages.join(" "),
+        }));
     }
+}
+
+/// SOURCE_DATE_EPOCH as RFC 3339, else the Unix epoch: never the clock, so
+/// the same inputs give the same config digest.
+fn created() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// A writer that hashes and counts what passes through it.
@@ -375,4 +407,18 @@ fn write_atomic(path: &Path, value: &Value) -> anyhow::Result<()> {
     fs::write(&tmp, serde_json::to_vec_pretty(value)?)?;
     fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn created_is_source_date_epoch_in_rfc3339() {
+        // SAFETY: no other unit test reads or writes SOURCE_DATE_EPOCH.
+        unsafe { std::env::set_var("SOURCE_DATE_EPOCH", "1767225600") };
+        assert_eq!(super::created(), "2026-01-01T00:00:00Z");
+        unsafe { std::env::set_var("SOURCE_DATE_EPOCH", "951868800") };
+        assert_eq!(super::created(), "2000-03-01T00:00:00Z");
+        unsafe { std::env::remove_var("SOURCE_DATE_EPOCH") };
+        assert_eq!(super::created(), "1970-01-01T00:00:00Z");
+    }
 }
