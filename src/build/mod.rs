@@ -11,6 +11,7 @@ pub mod inputs;
 pub mod plan;
 pub mod run;
 pub mod state;
+pub mod userns;
 pub mod write;
 
 use std::fs;

@@ -38,10 +38,10 @@ pub struct Container {
 const SETUP: &str = r#"
 set -e
 exec 2>&1
-s=$1 lowers=$2 n=$3
-shift 3
+s=$1 lowers=$2 extra=$3 n=$4
+shift 4
 r=$s/rootfs
-mount -t overlay overlay -o "lowerdir=$lowers,upperdir=$s/upper,workdir=$s/work" "$r"
+mount -t overlay overlay -o "lowerdir=$lowers,upperdir=$s/upper,workdir=$s/work$extra" "$r"
 mount -t proc proc "$r/proc"
 mkdir -p "$r/dev" "$r/tmp" "$r/var/tmp"
 mount -t tmpfs -o mode=755 dev "$r/dev"
@@ -96,6 +96,11 @@ impl Container {
         .args(["--", "/bin/bash", "-c", SETUP, "kiln-build"])
         .arg(&self.scratch)
         .arg(&lowers)
+        .arg(if super::userns::inside() {
+            ",userxattr"
+        } else {
+            ""
+        })
         .arg(self.binds.len().to_string());
         for bind in &self.binds {
             cmd.arg(&bind.src)

@@ -65,6 +65,11 @@ impl Args {
 }
 
 pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
+    if !args.dry_run
+        && let Some(code) = build::userns::reexec()?
+    {
+        return Ok(code);
+    }
     let stack = args.project.load_valid(printer)?;
     let steps = stack.plan(&args.targets, args.no_deps)?;
     let overrides = args.overrides();
