@@ -75,6 +75,15 @@ fn bob_core_builds_a_stack_in_the_stand_in_stage3() {
 /// A project holding a copy of layouts/demo and bob-core, building from the
 /// test world's signed mirror into `oci/`, with its cache inside.
 fn demo_project(dir: &Path, world: &str) {
+    demo_project_from(
+        dir,
+        world,
+        &format!("{world}/mirror"),
+        &format!("{world}/keys"),
+    );
+}
+
+fn demo_project_from(dir: &Path, _world: &str, mirror: &str, keys: &str) {
     fs::create_dir_all(dir.join("layouts")).unwrap();
     for (from, to) in [("layouts/demo", "layouts/"), ("bob-core", ".")] {
         run_ok(
@@ -87,7 +96,7 @@ fn demo_project(dir: &Path, world: &str) {
     fs::write(
         dir.join("kiln.toml"),
         format!(
-            "layout = \"oci\"\ncache = \".cache\"\n[sources]\nmirrors = [\"file://{world}/mirror\"]\nkeys = [\"{world}/keys/release.asc\"]\n"
+            "layout = \"oci\"\ncache = \".cache\"\n[sources]\nmirrors = [\"file://{mirror}\"]\nkeys = [\"{keys}/release.asc\"]\n"
         ),
     )
     .unwrap();
@@ -121,6 +130,21 @@ fn manifest(oci: &Path, reference: &str) -> Value {
 fn blob(oci: &Path, digest: &Value) -> Value {
     let hex = digest.as_str().unwrap().trim_start_matches("sha256:");
     read_json(&oci.join("blobs/sha256").join(hex))
+}
+
+/// `tar -tv` of the last layer of `reference`.
+fn top_layer_listing(oci: &Path, reference: &str) -> String {
+    let manifest = manifest(oci, reference);
+    let hex = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()[7..]
+        .to_string();
+    let out = run_ok(
+        Command::new("tar")
+            .arg("-tvzf")
+            .arg(oci.join("blobs/sha256").join(hex)),
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The paths in the last layer of `reference`.
@@ -317,5 +341,130 @@ fn build_demo_stack_end_to_end_then_cache_rebuild_one_leaf_and_fail_cleanly() {
         fs::read(oci.join("index.json")).unwrap(),
         index,
         "a failed build changed index.json"
+    );
+}
+
+#[test]
+fn build_demo_stack_rootless_as_a_user_with_a_subuid_range() {
+    let (Some(world), Some(user)) = (
+        require_env("KILN_TEST_WORLD"),
+        require_env("KILN_TEST_USER_SUB"),
+    ) else {
+        return;
+    };
+    if !require_root() || !require_tool("podman") {
+        return;
+    }
+    let tmp = tempdir();
+    // The world lives in root's home; the user gets its own copy of the mirror.
+    let world_copy = tmp.path().join("world");
+    fs::create_dir_all(&world_copy).unwrap();
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(format!("{world}/mirror"))
+            .arg(format!("{world}/keys"))
+            .arg(&world_copy),
+    );
+    let project = tmp.path().join("project");
+    demo_project_from(
+        &project,
+        &world,
+        &world_copy.join("mirror").display().to_string(),
+        &world_copy.join("keys").display().to_string(),
+    );
+    run_ok(
+        Command::new("chown")
+            .arg("-R")
+            .arg(format!("{user}:"))
+            .arg(tmp.path()),
+    );
+    let as_user = |args: &[&str]| {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", &user, "--"])
+            .arg(crate::util::kiln_path())
+            .arg("build")
+            .args(args)
+            .arg("--project")
+            .arg(&project)
+            .env("KILN_NO_PROGRESS", "1")
+            .env("NO_COLOR", "1");
+        cmd
+    };
+    let out = run_ok(&mut as_user(&["demo"]));
+    assert!(
+        stderr(&out).contains("4 built, 0 cached"),
+        "{}",
+        describe(&out)
+    );
+
+    // Layers record the ids inside the build, not the user's subuids.
+    let tar = top_layer_listing(&project.join("oci"), "demo/glibc:latest");
+    assert!(
+        tar.lines()
+            .all(|l| l.split_whitespace().nth(1) == Some("0/0")),
+        "{tar}"
+    );
+    let podman = tmp.path().join("podman");
+    let out = run_ok(
+        Command::new("podman")
+            .arg("--root")
+            .arg(podman.join("root"))
+            .arg("--runroot")
+            .arg(podman.join("runroot"))
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "oci:oci:demo/greeting:latest",
+            ])
+            .current_dir(&project),
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Hello, container!"),
+        "{}",
+        describe(&out)
+    );
+
+    let out = run_ok(&mut as_user(&["demo"]));
+    assert!(
+        stderr(&out).contains("0 built, 4 cached"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn build_without_a_subuid_range_says_how_to_get_one() {
+    let Some(user) = require_env("KILN_TEST_USER_NOSUB") else {
+        return;
+    };
+    if !require_root() {
+        return;
+    }
+    let tmp = tempdir();
+    let project = tmp.path().join("project");
+    demo_project_from(&project, "", "/nonexistent", "/nonexistent");
+    run_ok(
+        Command::new("chown")
+            .arg("-R")
+            .arg(format!("{user}:"))
+            .arg(tmp.path()),
+    );
+    let out = run_err(
+        Command::new("runuser")
+            .args(["-u", &user, "--"])
+            .arg(crate::util::kiln_path())
+            .args(["build", "demo", "--project"])
+            .arg(&project)
+            .env("NO_COLOR", "1"),
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("error: user {user} has no subordinate id range in /etc/subuid and /etc/subgid"))
+            && err.contains(&format!("hint: as root: `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}`")),
+        "{}",
+        describe(&out)
     );
 }

@@ -101,7 +101,8 @@ pub fn build(
     steps.iter().map(|step| ctx.step(step)).collect()
 }
 
-fn find_bob_core(root: &Path) -> anyhow::Result<PathBuf> {
+/// The project's bob-core/, or `$KILN_BOB_CORE`.
+pub fn find_bob_core(root: &Path) -> anyhow::Result<PathBuf> {
     let candidates = [
         std::env::var_os("KILN_BOB_CORE").map(PathBuf::from),
         Some(root.join("bob-core")),

@@ -65,15 +65,14 @@ impl Args {
 }
 
 pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
-    if !args.dry_run
-        && let Some(code) = build::userns::reexec()?
-    {
-        return Ok(code);
-    }
     let stack = args.project.load_valid(printer)?;
     let steps = stack.plan(&args.targets, args.no_deps)?;
     let overrides = args.overrides();
     if !args.dry_run {
+        build::find_bob_core(&stack.project.root)?;
+        if let Some(code) = build::userns::reexec()? {
+            return Ok(code);
+        }
         let options = build::Options {
             force: args.force,
             force_all: args.force_all,
