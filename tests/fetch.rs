@@ -184,13 +184,14 @@ fn mirror_down_then_the_next_mirror() {
 }
 
 /// A project pinned to the good mirror, then the mirror is spoiled by
-/// `spoil`; `kiln ARGS` with an empty cache must fail with `message` (a
-/// line of stderr) and leave the cache and the lock as they were.
+/// `spoil`; `kiln ARGS` with an empty cache, over HTTP and over file://,
+/// must fail with `message` (a line of stderr, `URL` standing for the
+/// mirror) and leave the cache and the lock as they were.
 fn refused(
     keys: &[&str],
     args: &[&str],
     spoil: impl FnOnce(&Fixture),
-    message: impl FnOnce(&Fixture) -> String,
+    message: impl Fn(&Fixture) -> String,
 ) {
     let fx = Fixture::new();
     fx.config(&[&format!("file://{}", fx.mirror.display())], keys);
@@ -199,20 +200,25 @@ fn refused(
     let lock = fx.lock();
     spoil(&fx);
     let server = PythonServer::start(&fx.mirror);
-    fx.config(&[&server.url], keys);
-    let out = run_err(&mut fx.kiln(args));
-    let want = message(&fx).replace("URL", &server.url);
-    assert!(
-        stderr(&out).lines().any(|l| l == want),
-        "expected the line\n{want}\nin\n{}",
-        stderr(&out)
-    );
-    assert_eq!(
-        fx.cached(),
-        Vec::<String>::new(),
-        "nothing may enter the cache"
-    );
-    assert_eq!(fx.lock(), lock, "the lock must not change");
+    for url in [
+        server.url.clone(),
+        format!("file://{}", fx.mirror.display()),
+    ] {
+        fx.config(&[&url], keys);
+        let out = run_err(&mut fx.kiln(args));
+        let want = message(&fx).replace("URL", &url);
+        assert!(
+            stderr(&out).lines().any(|l| l == want),
+            "expected the line\n{want}\nin\n{}",
+            stderr(&out)
+        );
+        assert_eq!(
+            fx.cached(),
+            Vec::<String>::new(),
+            "nothing may enter the cache"
+        );
+        assert_eq!(fx.lock(), lock, "the lock must not change");
+    }
 }
 
 /// Change the published stage3's bytes, keeping `.asc`/`.DIGESTS`
@@ -324,6 +330,31 @@ fn refuses_a_signature_by_an_expired_key() {
     );
 }
 
+fn subkey_case(pick: fn(&SubKeys) -> &String, why: &str) {
+    let keys = subkeys();
+    let public = keys.public.display().to_string();
+    let sub = pick(keys).clone();
+    refused(
+        &["release", &public],
+        &["fetch"],
+        |fx| {
+            let file = fx.path(STAGE3_REL);
+            sign_with_subkey(&sub, &file, &fx.path(&format!("{STAGE3_REL}.asc")));
+        },
+        |_| format!("error: {STAGE3} is signed by key {sub} (Kiln Sub Key <sub@kiln.test>), {why}"),
+    );
+}
+
+#[test]
+fn refuses_a_signature_by_an_expired_subkey() {
+    subkey_case(|k| &k.expired, "which expired on 2020-01-02");
+}
+
+#[test]
+fn refuses_a_signature_by_a_revoked_subkey() {
+    subkey_case(|k| &k.revoked, "which has been revoked");
+}
+
 #[test]
 fn refuses_a_missing_signature() {
     refused(
@@ -408,21 +439,48 @@ fn offline_names_the_missing_file() {
     run_ok(&mut fx.kiln(&["update"]));
     fs::remove_dir_all(&fx.cache).unwrap();
     let empty = tempdir();
-    fx.config(
-        &[&format!("file://{}", empty.path().display())],
-        &["release"],
+    let cases = [
+        (
+            empty.path().to_path_buf(),
+            format!("{STAGE3}.DIGESTS, needed to verify it"),
+        ),
+        (fx.mirror.clone(), "it".to_string()),
+    ];
+    fs::remove_file(fx.path(STAGE3_REL)).unwrap();
+    for (dir, what) in cases {
+        fx.config(
+            &["https://127.0.0.1:9", &format!("file://{}", dir.display())],
+            &["release"],
+        );
+        let out = run_err(&mut fx.kiln(&["fetch", "--offline"]));
+        let want = format!(
+            "error: --offline: {STAGE3} is not in the cache ({}) and no file:// mirror has {what}",
+            fx.cache.display()
+        );
+        assert!(
+            stderr(&out).lines().any(|l| l == want),
+            "{want}\n{}",
+            stderr(&out)
+        );
+        assert_eq!(fx.cached(), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn refuses_a_lock_for_another_flavour() {
+    let fx = Fixture::new();
+    run_ok(&mut fx.kiln(&["update"]));
+    let toml = fx.project.join("kiln.toml");
+    let text = fs::read_to_string(&toml).unwrap();
+    fs::write(&toml, format!("{text}flavour = \"systemd\"\n")).unwrap();
+    let out = run_err(&mut fx.kiln(&["fetch"]));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: kiln.lock pins {STAGE3} (kiln.toml asks for stage3-amd64-systemd-*)\n\
+             hint: run `kiln update` to pin inputs that match kiln.toml's [sources]\n"
+        )
     );
-    let out = run_err(&mut fx.kiln(&["fetch", "--offline"]));
-    let want = format!(
-        "error: --offline: {STAGE3} is not in the cache ({}) and no file:// mirror has it",
-        fx.cache.display()
-    );
-    assert!(
-        stderr(&out).lines().any(|l| l == want),
-        "{want}\n{}",
-        stderr(&out)
-    );
-    assert_eq!(fx.cached(), Vec::<String>::new());
 }
 
 #[test]
@@ -460,6 +518,12 @@ fn unpack_refuses_escaping_paths_and_keeps_symlinks_unfollowed() {
             "./out/evil",
             "would be written through a symlink in the archive",
         ),
+        (
+            "hardlink.tar.xz",
+            "add('./passwd', type=tarfile.LNKTYPE, linkname='../../etc/passwd', size=0)",
+            "./passwd",
+            "is a hard link to a path outside the root",
+        ),
     ] {
         fs::create_dir_all(&dest).unwrap();
         let archive = make(name, script);
@@ -473,15 +537,27 @@ fn unpack_refuses_escaping_paths_and_keeps_symlinks_unfollowed() {
     }
 
     fs::create_dir_all(&dest).unwrap();
+    // A file of the host that a symlink in the archive points at, then an
+    // entry of the same name: the link is replaced, the host file untouched.
+    let host = tmp.path().join("host-file");
+    fs::write(&host, "host").unwrap();
     let archive = make(
         "good.tar.xz",
-        "add('./etc/', type=tarfile.DIRTYPE, mode=0o755, size=0)\nadd('./etc/hostname', b'kiln\\n', mode=0o644)\n\
+        &(format!(
+            "add('./etc/victim', type=tarfile.SYMTYPE, linkname={:?}, size=0)\nadd('./etc/victim', b'archive')\n",
+            host.display().to_string()
+        ) + "add('./etc/', type=tarfile.DIRTYPE, mode=0o755, size=0)\nadd('./etc/hostname', b'kiln\\n', mode=0o644)\n\
          add('./etc/localtime', type=tarfile.SYMTYPE, linkname='/usr/share/zoneinfo/UTC', size=0)\n\
          add('./dev/', type=tarfile.DIRTYPE, mode=0o755, size=0)\n\
-         add('./dev/null', type=tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666, size=0)",
+         add('./dev/null', type=tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666, size=0)"),
     );
     let done = kiln::fetch::unpack::unpack(&archive, &dest).unwrap();
     assert_eq!(fs::read(dest.join("etc/hostname")).unwrap(), b"kiln\n");
+    assert_eq!(fs::read_to_string(&host).unwrap(), "host");
+    assert_eq!(
+        fs::read_to_string(dest.join("etc/victim")).unwrap(),
+        "archive"
+    );
     assert_eq!(
         fs::read_link(dest.join("etc/localtime")).unwrap(),
         Path::new("/usr/share/zoneinfo/UTC")

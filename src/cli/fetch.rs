@@ -21,7 +21,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Also write the files, signatures and checksums as a Gentoo-shaped
-    /// mirror in DIR, to carry to a machine without network.
+    /// mirror in DIR, with a copy of kiln.lock, to carry to a machine
+    /// without network.
     #[arg(long, value_name = "DIR")]
     pub to: Option<PathBuf>,
     /// Never touch the network: use the cache and file:// or directory mirrors.

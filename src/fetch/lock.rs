@@ -14,7 +14,7 @@ const HEADER: &str = "# kiln.lock: the stage3 and portage snapshot this project 
 
 #[derive(Debug, Error)]
 pub enum LockError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -23,7 +23,7 @@ pub enum LockError {
     Parse { path: PathBuf, message: String },
     #[error("{path} has version {found}; this kiln reads version {VERSION}")]
     Version { path: PathBuf, found: u32 },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,

@@ -208,7 +208,7 @@ impl<'p> Mirrors<'p> {
     ) -> Result<&Mirror, AllFailed> {
         let mut tried = Vec::new();
         let name = rel.rsplit('/').next().unwrap_or(rel);
-        for mirror in &self.list {
+        for (i, mirror) in self.list.iter().enumerate() {
             let got = match mirror {
                 Mirror::Local(dir) => copy_local(&dir.join(rel), dest),
                 Mirror::Http(base) => {
@@ -226,7 +226,7 @@ impl<'p> Mirrors<'p> {
             match got {
                 Ok(()) => return Ok(mirror),
                 Err(why) => {
-                    if self.list.len() > 1 {
+                    if i + 1 < self.list.len() {
                         self.printer.warn(format!(
                             "{}: {why}; trying the next mirror",
                             mirror.location(rel)

@@ -69,8 +69,13 @@ pub enum FetchError {
     MissingSignature { name: String, rel: String },
     #[error("{location}: {reason}")]
     BadLatest { location: String, reason: String },
-    #[error("--offline: {name} is not in the cache ({cache}) and no file:// mirror has it")]
-    OfflineMissing { name: String, cache: PathBuf },
+    #[error("--offline: {name} is not in the cache ({cache}) and no file:// mirror has {what}")]
+    OfflineMissing {
+        name: String,
+        cache: PathBuf,
+        /// "it", or the sidecar that is missing.
+        what: String,
+    },
 }
 
 /// The pinned inputs of the project in `project_dir`, verified in the cache:
@@ -84,7 +89,10 @@ pub fn inputs(
 ) -> anyhow::Result<Inputs> {
     let fetcher = Fetcher::new(project_dir, sources, options, printer)?;
     let lock = match Lock::read(project_dir)? {
-        Some(lock) => lock,
+        Some(lock) => {
+            matches_sources(&lock, sources)?;
+            lock
+        }
         None if options.offline => {
             return Err(anyhow::anyhow!(
                 "--offline: there is no kiln.lock in {}",
@@ -100,6 +108,33 @@ pub fn inputs(
         }
     };
     fetcher.ensure(&lock)
+}
+
+/// A lock pinned for another arch, flavour or snapshot than kiln.toml now
+/// asks for is stale: building from it would ignore the user's change.
+fn matches_sources(lock: &Lock, sources: &Sources) -> anyhow::Result<()> {
+    let stage3 = format!("stage3-{}-{}-", sources.arch, sources.flavour);
+    let arch_dir = format!("releases/{}/autobuilds/", sources.arch);
+    let stale =
+        if !lock.stage3.path.starts_with(&arch_dir) || !lock.stage3.name().starts_with(&stage3) {
+            Some(format!(
+                "{} (kiln.toml asks for {stage3}*)",
+                lock.stage3.name()
+            ))
+        } else if lock.snapshot.name() != sources.snapshot {
+            Some(format!(
+                "{} (kiln.toml asks for {})",
+                lock.snapshot.name(),
+                sources.snapshot
+            ))
+        } else {
+            None
+        };
+    match stale {
+        Some(what) => Err(anyhow::anyhow!("kiln.lock pins {what}"))
+            .hint("run `kiln update` to pin inputs that match kiln.toml's [sources]"),
+        None => Ok(()),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -150,34 +185,42 @@ impl<'p> Fetcher<'p> {
         })
     }
 
-    pub fn cache(&self) -> &Cache {
-        &self.cache
-    }
-
     /// Keys are loaded only when something must be verified, so a build
     /// whose inputs are cached needs neither network nor key files.
     fn keys(&self) -> anyhow::Result<&Keyring> {
         if let Some(keys) = self.keys.get() {
             return Ok(keys);
         }
-        let keys = Keyring::load(&self.sources.keys, &self.project_dir)?;
+        let keys = match Keyring::load(&self.sources.keys, &self.project_dir) {
+            Ok(keys) => keys,
+            Err(e @ pgp::PgpError::NotShipped { .. }) => return Err(e.into()),
+            Err(e) => {
+                return Err(e).hint(
+                    "list the signing keys' armored public key files in kiln.toml's \
+                     [sources] keys, relative to kiln.toml's directory",
+                );
+            }
+        };
         Ok(self.keys.get_or_init(|| keys))
     }
 
     /// Find the latest stage3 (through the signed `latest-*.txt`) and the
     /// snapshot, download and verify both, and return their pins.
     pub fn update(&self) -> anyhow::Result<Lock> {
+        // A missing key is the likelier mistake; say so before any download.
+        self.keys()?;
         let _guard = self.cache.lock().context("locking the cache")?;
         let s = &self.sources;
         let auto = format!("releases/{}/autobuilds", s.arch);
         let latest_rel = format!("{auto}/latest-stage3-{}-{}.txt", s.arch, s.flavour);
-        let (bytes, mirror) = self.mirrors.get_small(&latest_rel)?;
+        let (bytes, mirror) = self.mirrors.get_small(&latest_rel).hint(MIRROR_HINT)?;
         let location = mirror.location(&latest_rel);
         let text = String::from_utf8_lossy(&bytes);
         let name = latest_rel.rsplit('/').next().unwrap_or(&latest_rel);
         let (signed, signer) = self
             .keys()?
             .verify_clearsigned(name, &text)
+            .map_err(signature_hint)
             .with_context(|| format!("checking {location}"))?;
         self.printer
             .verbose(format!("{name}: good signature by {}", signer.key));
@@ -228,15 +271,22 @@ impl<'p> Fetcher<'p> {
         let name = rel.rsplit('/').next().unwrap_or(rel).to_string();
         let offline_missing = |e: AllFailed| -> anyhow::Error {
             if self.mirrors.offline() && e.all_not_found() {
+                let missing = e.rel.rsplit('/').next().unwrap_or(&e.rel);
+                let what = if missing == name {
+                    "it".to_string()
+                } else {
+                    format!("{missing}, needed to verify it")
+                };
                 let err = anyhow::Error::new(e).context(FetchError::OfflineMissing {
                     name: name.clone(),
+                    what,
                     cache: self.cache.root().to_path_buf(),
                 });
                 Err::<(), _>(err)
                     .hint("run `kiln fetch --to DIR` on a machine with network, and list DIR as a file:// mirror")
                     .unwrap_err()
             } else {
-                e.into()
+                Err::<(), _>(e).hint(MIRROR_HINT).unwrap_err()
             }
         };
         let mut sidecars = Vec::new();
@@ -359,9 +409,10 @@ impl<'p> Fetcher<'p> {
             return Err(mismatch(&pin.sha512, "kiln.lock".into())).hint(LOCK_HINT);
         }
         let data = fs::File::open(file)?;
-        let signer =
-            self.keys()?
-                .verify_detached(name, signature, std::io::BufReader::new(data))?;
+        let signer = self
+            .keys()?
+            .verify_detached(name, signature, std::io::BufReader::new(data))
+            .map_err(signature_hint)?;
         self.printer.verbose(format!(
             "{name}: good signature by {} ({})",
             signer.key, signer.uid
@@ -379,6 +430,7 @@ impl<'p> Fetcher<'p> {
         let (signed, _) = self
             .keys()?
             .verify_clearsigned(&format!("{name}.DIGESTS"), &text)
+            .map_err(signature_hint)
             .with_context(|| format!("checking {location}"))?;
         Ok(signed)
     }
@@ -406,6 +458,28 @@ impl<'p> Fetcher<'p> {
         Ok(())
     }
 }
+
+/// The fix for a refused signature.
+fn signature_hint(err: pgp::PgpError) -> anyhow::Error {
+    use pgp::PgpError::*;
+    let hint = match &err {
+        Untrusted { .. } => {
+            "if you trust that key, add its public key file to [sources] keys in kiln.toml"
+        }
+        Expired { .. } => {
+            "Gentoo extends its keys before they expire: get a fresh copy of the key file \
+             (https://www.gentoo.org/downloads/signatures/) and replace the one kiln.toml lists"
+        }
+        Revoked { .. } | Bad { .. } | Invalid { .. } | Unreadable { .. } => {
+            "do not use this file: the mirror may be compromised; try another mirror"
+        }
+        _ => return err.into(),
+    };
+    Err::<(), _>(err).hint(hint).unwrap_err()
+}
+
+const MIRROR_HINT: &str = "check the network and [sources] mirrors in kiln.toml; \
+     without network, use --offline with a file:// mirror written by `kiln fetch --to`";
 
 const LOCK_HINT: &str = "the mirror's file differs from the one kiln.lock pins: run `kiln update` \
      to pin what the mirror has now, or list a mirror that still has the pinned file";

@@ -36,7 +36,7 @@ const GENTOO_KEYS: &[(&str, &str, &str)] = &[
 
 #[derive(Debug, Error)]
 pub enum PgpError {
-    #[error("cannot read OpenPGP key file {path}: {source}")]
+    #[error("cannot read OpenPGP key file {path}")]
     ReadKey {
         path: PathBuf,
         source: std::io::Error,
@@ -459,12 +459,22 @@ fn check_time(
     Ok(())
 }
 
+/// The signature's own times: made after the key, not expired itself.
 fn check_created(sig: &Signature, key_created: u32) -> Result<(), &'static str> {
-    match sig.created() {
-        None => Err("the signature has no creation time"),
-        Some(t) if t.as_secs() < key_created => Err("the signature is older than the key"),
-        Some(_) => Ok(()),
+    let Some(made) = sig.created().map(|t| t.as_secs()) else {
+        return Err("the signature has no creation time");
+    };
+    if made < key_created {
+        return Err("the signature is older than the key");
     }
+    let valid_for = sig.signature_expiration_time().map_or(0, |d| d.as_secs());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if valid_for != 0 && u64::from(made) + u64::from(valid_for) <= now {
+        return Err("the signature itself has expired");
+    }
+    Ok(())
 }
 
 fn issued_by(sig: &Signature, key: &impl KeyDetails) -> bool {

@@ -23,7 +23,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum UnpackError {
-    #[error("cannot read {archive}: {source}")]
+    #[error("cannot read {archive}")]
     Read { archive: PathBuf, source: io::Error },
     #[error("refusing {archive}: entry '{entry}' {why}")]
     Unsafe {
@@ -31,7 +31,7 @@ pub enum UnpackError {
         entry: String,
         why: &'static str,
     },
-    #[error("unpacking '{entry}' of {archive} into {dest}: {source}")]
+    #[error("unpacking '{entry}' of {archive} into {dest}")]
     Write {
         archive: PathBuf,
         entry: String,

@@ -29,6 +29,7 @@ pub fn keys() -> &'static Path {
     static KEYS: OnceLock<PathBuf> = OnceLock::new();
     KEYS.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fetch-keys");
+        let _gpg = gpg_lock();
         run_ok(Command::new(repo().join("scripts/test-world/keys")).arg(&dir));
         dir
     })
@@ -61,15 +62,107 @@ pub fn release_subkey() -> String {
         .expect("release key has a subkey")
 }
 
+/// The world's scripts stop the gpg agent of their key dir when they end,
+/// which breaks a signature being made at the same time by another test
+/// thread: every use of gpg here takes this lock.
+static GPG: Mutex<()> = Mutex::new(());
+
+fn gpg_lock() -> std::sync::MutexGuard<'static, ()> {
+    GPG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Sign `file` with a world key into `out` (detach or clear).
 pub fn sign(name: &str, mode: &str, file: &Path, out: &Path) {
+    let keys = keys();
+    let _gpg = gpg_lock();
     run_ok(
         Command::new(repo().join("scripts/test-world/sign"))
-            .arg(keys())
+            .arg(keys)
             .args([name, mode])
             .arg(file)
             .arg(out),
     );
+}
+
+/// A key made here (the world has none like it): a certify-only primary
+/// with two signing subkeys, one expired on 2020-01-02 and one revoked, to
+/// prove that kiln checks subkeys themselves and not only primary keys.
+pub struct SubKeys {
+    pub home: PathBuf,
+    pub public: PathBuf,
+    pub expired: String,
+    pub revoked: String,
+}
+
+pub fn subkeys() -> &'static SubKeys {
+    static SUBKEYS: OnceLock<SubKeys> = OnceLock::new();
+    SUBKEYS.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fetch-subkeys");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let home = dir.join("gnupg");
+        let script = r#"set -e
+g() { gpg --homedir "$1" --batch --quiet --no-tty --pinentry-mode loopback --passphrase '' "${@:2}"; }
+h=$1; mkdir -m 700 "$h"
+g "$h" --faked-system-time 20200101T000000! --quick-gen-key "Kiln Sub Key <sub@kiln.test>" ed25519 cert never
+fpr=$(g "$h" --with-colons --list-keys | awk -F: '$1=="fpr"{print $10; exit}')
+g "$h" --faked-system-time 20200101T000000! --quick-add-key "$fpr" ed25519 sign 1d
+g "$h" --faked-system-time 20200101T000100! --quick-add-key "$fpr" ed25519 sign never
+gpgconf --homedir "$h" --kill all
+# Revoked in a copy only: gpg would refuse to sign with it in the original.
+cp -a "$h" "$h-revoked"
+printf 'key 2\nrevkey\ny\n0\n\ny\nsave\n' | gpg --homedir "$h-revoked" --batch --no-tty --pinentry-mode loopback --passphrase '' --command-fd 0 --edit-key "$fpr" >/dev/null 2>&1
+g "$h-revoked" --with-colons --list-keys | grep -q '^sub:r:'
+g "$h-revoked" --armor --export "$fpr" >"$2"
+gpgconf --homedir "$h-revoked" --kill all
+g "$h" --with-colons --list-keys | awk -F: '$1=="fpr"{print $10}' | tail -2"#;
+        let public = dir.join("sub.asc");
+        let _gpg = gpg_lock();
+        let out = run_ok(
+            Command::new("bash")
+                .args(["-c", script, "subkeys"])
+                .arg(&home)
+                .arg(&public),
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut subs = text.lines().map(str::to_string);
+        SubKeys {
+            home,
+            public,
+            expired: subs.next().unwrap(),
+            revoked: subs.next().unwrap(),
+        }
+    })
+}
+
+/// Sign `file` with one of [`subkeys`]' subkeys (the expired one inside its
+/// validity, with a faked clock).
+pub fn sign_with_subkey(sub: &str, file: &Path, out: &Path) {
+    let keys = subkeys();
+    let _gpg = gpg_lock();
+    let mut cmd = Command::new("gpg");
+    cmd.arg("--homedir")
+        .arg(&keys.home)
+        .args(["--batch", "--quiet", "--no-tty", "--yes"]);
+    if sub == keys.expired {
+        cmd.arg("--faked-system-time").arg("20200101T120000!");
+    }
+    run_ok(
+        cmd.args([
+            "--local-user",
+            &format!("{sub}!"),
+            "--armor",
+            "--detach-sign",
+            "-o",
+        ])
+        .arg(out)
+        .arg(file),
+    );
+    let _ = Command::new("gpgconf")
+        .arg("--homedir")
+        .arg(&keys.home)
+        .args(["--kill", "all"])
+        .status();
 }
 
 /// A tiny tar.xz holding `marker` in a file, made with the real tar and xz.
@@ -94,10 +187,12 @@ pub fn tarball(dir: &Path, name: &str, marker: &str) -> PathBuf {
 
 /// Publish a stage3 and a snapshot with `scripts/test-world/publish`.
 pub fn publish(mirror: &Path, signer: &str, stage3: &Path, snapshot: &Path) {
+    let keys = keys();
+    let _gpg = gpg_lock();
     run_ok(
         Command::new(repo().join("scripts/test-world/publish"))
             .arg("--keys")
-            .arg(keys())
+            .arg(keys)
             .args([
                 "--sign-with",
                 signer,
@@ -147,7 +242,7 @@ impl Fixture {
         fx
     }
 
-    /// Write kiln.toml with these mirrors and world keys.
+    /// Write kiln.toml with these mirrors and keys (world key names or paths).
     pub fn config(&self, mirrors: &[&str], names: &[&str]) {
         let quote = |v: Vec<String>| {
             v.iter()
@@ -157,7 +252,10 @@ impl Fixture {
         };
         let keys = names
             .iter()
-            .map(|k| keys().join(format!("{k}.asc")).display().to_string())
+            .map(|k| match k.contains('/') {
+                true => k.to_string(),
+                false => keys().join(format!("{k}.asc")).display().to_string(),
+            })
             .collect();
         let text = format!(
             "[sources]\nmirrors = [{}]\nkeys = [{}]\n",
