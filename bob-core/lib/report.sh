@@ -20,11 +20,12 @@ bob_emerge_failed() {
       echo "log: ${buildlog:-unknown}"
       if [ -n "$buildlog" ] && [ -f "$buildlog" ]; then
         echo "last lines of the build log:"
-        tail -n 20 "$buildlog" | sed 's/^/  /'
+        # Portage colours its messages even in build.log
+        tail -n 20 "$buildlog" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^/  /'
       fi
     else
       echo "emerge failed (exit $rc) before building a package; its last lines:"
-      tail -n 20 "$log" | sed 's/^/  /'
+      tail -n 20 "$log" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^/  /'
     fi
   } >"$_OUT/failure.txt"
   sed 's/^/bob: /' "$_OUT/failure.txt" >&2
