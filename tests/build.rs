@@ -315,6 +315,19 @@ fn build_demo_stack_end_to_end_then_cache_rebuild_one_leaf_and_fail_cleanly() {
         "the leaf's change rebuilt its parent"
     );
 
+    // --force rebuilds the named image only, from its binary package.
+    let out = run_ok(&mut build(&project, &["--force", "demo/greeting"]));
+    assert!(
+        stderr(&out).contains("1 built, 3 cached"),
+        "{}",
+        describe(&out)
+    );
+    let log = fs::read_to_string(project.join(".cache/logs/bob-demo-greeting.log")).unwrap();
+    assert!(
+        log.contains("[binary") && log.contains("app-misc/greeting-1.0"),
+        "not from its binary package:\n{log}"
+    );
+
     // A package whose build fails: a clear error, the layout unchanged.
     let broken = project.join("layouts/demo/images/broken");
     fs::create_dir_all(&broken).unwrap();

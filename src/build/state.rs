@@ -44,6 +44,7 @@ struct StateFile {
 
 pub struct Store {
     root: PathBuf,
+    _lock: fs::File,
 }
 
 pub fn image_state(id: &str) -> String {
@@ -55,15 +56,28 @@ pub fn builder_state(id: &str) -> String {
 }
 
 impl Store {
+    /// Opens the store and takes its lock for as long as the store lives:
+    /// two builds sharing a cache would move each other's layers.
     pub fn open(cache: &Path) -> anyhow::Result<Store> {
-        let store = Store {
-            root: cache.to_path_buf(),
-        };
         for dir in ["states", "layers"] {
-            fs::create_dir_all(store.root.join(dir))
-                .with_context(|| format!("cannot create {}", store.root.join(dir).display()))?;
+            fs::create_dir_all(cache.join(dir))
+                .with_context(|| format!("cannot create {}", cache.join(dir).display()))?;
         }
-        Ok(store)
+        let path = cache.join("build.lock");
+        let lock =
+            fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&lock);
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(crate::error::hinted(
+                format!("another kiln build is using the cache {}", cache.display()),
+                "wait for it to finish, or give this build its own cache (KILN_CACHE_DIR)",
+            ));
+        }
+        Ok(Store {
+            root: cache.to_path_buf(),
+            _lock: lock,
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<State> {
@@ -124,6 +138,14 @@ impl Store {
     ) -> anyhow::Result<State> {
         let id = digest.trim_start_matches("sha256:").to_string();
         let layer = self.root.join("layers").join(&id);
+        // The layer this state had before is garbage now: states above it
+        // have a stale lower digest and are rebuilt before they are used.
+        if let Some(old) = self.get(name).and_then(|s| s.layers.last().cloned())
+            && old != layer
+            && !lower.layers.contains(&old)
+        {
+            remove_tree(&old)?;
+        }
         remove_tree(&layer)?;
         fs::rename(upper, &layer)
             .with_context(|| format!("cannot move {} to {}", upper.display(), layer.display()))?;
