@@ -1,1 +1,0 @@
-//! oci: filled in by its issue.

@@ -1,0 +1,99 @@
+//! Writing blobs: content goes to a locked temporary file while it is hashed
+//! and counted, then is fsynced and renamed to its digest. A reader never
+//! sees a blob whose name is not its content's sha256.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use super::{IoContext, Result};
+
+/// A blob being written. Dropping it without [`BlobWriter::finish`] leaves a
+/// temporary file that the next writer to the layout removes.
+pub struct BlobWriter {
+    file: Option<BufWriter<File>>,
+    tmp: PathBuf,
+    blobs: PathBuf,
+    hasher: Sha256,
+    size: u64,
+}
+
+/// A finished blob: `sha256:<hex>` and its size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    pub digest: String,
+    pub size: u64,
+}
+
+impl BlobWriter {
+    pub(super) fn new(file: File, tmp: PathBuf, blobs: PathBuf) -> BlobWriter {
+        BlobWriter {
+            file: Some(BufWriter::with_capacity(256 * 1024, file)),
+            tmp,
+            blobs,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// Make the content durable and give it its name.
+    pub fn finish(mut self) -> Result<Blob> {
+        let hex = hex(&self.hasher.clone().finalize());
+        let tmp = self.tmp.clone();
+        let file = self
+            .file
+            .take()
+            .expect("finish runs once")
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .io_ctx(|| format!("writing {}", tmp.display()))?;
+        file.sync_all()
+            .io_ctx(|| format!("syncing {}", tmp.display()))?;
+        let dest = self.blobs.join(&hex);
+        std::fs::rename(&tmp, &dest)
+            .io_ctx(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+        sync_dir(&self.blobs)?;
+        Ok(Blob {
+            digest: format!("sha256:{hex}"),
+            size: self.size,
+        })
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.as_mut().expect("not finished").write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.as_mut().expect("not finished").flush()
+    }
+}
+
+impl Drop for BlobWriter {
+    /// An abandoned blob (an error on the way) leaves nothing behind; after
+    /// `finish` the temporary name is gone and this does nothing.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// fsync a directory so a rename in it survives a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .io_ctx(|| format!("syncing directory {}", dir.display()))
+}

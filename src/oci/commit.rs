@@ -1,0 +1,193 @@
+//! `oci::commit`: one directory becomes one layer on top of a parent image,
+//! and the new image is named in the layout. This is the library call that
+//! `kiln commit` and `kiln build` both use.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use oci_spec::image::{Descriptor, MediaType};
+use serde_json::json;
+
+use super::compress::LayerSink;
+use super::image::{ImageFlags, build_config};
+use super::layer::{LayerOptions, write_tar};
+use super::{Compression, Error, IoContext, Layout, Result, json, media};
+
+/// Everything one commit needs.
+#[derive(Debug, Clone)]
+pub struct CommitOptions {
+    pub rootfs: PathBuf,
+    pub layout: PathBuf,
+    /// The name to give the image, e.g. `acme/nginx:1.25`.
+    pub reference: String,
+    /// An image of the same layout to build on.
+    pub parent: Option<String>,
+    pub compression: Compression,
+    pub layer: LayerOptions,
+    pub flags: ImageFlags,
+    /// Manifest annotations.
+    pub annotations: Vec<(String, String)>,
+    /// Unix seconds for `created`; `None`: the newest mtime in the layer,
+    /// so the same tree gives the same digests on any day.
+    pub created: Option<i64>,
+    /// The history entry's `created_by`.
+    pub created_by: String,
+    /// Compression threads (see [`super::thread_count`]).
+    pub threads: usize,
+}
+
+impl CommitOptions {
+    pub fn new(rootfs: impl Into<PathBuf>, layout: impl Into<PathBuf>, reference: &str) -> Self {
+        CommitOptions {
+            rootfs: rootfs.into(),
+            layout: layout.into(),
+            reference: reference.to_string(),
+            parent: None,
+            compression: Compression::Gzip,
+            layer: LayerOptions::default(),
+            flags: ImageFlags::default(),
+            annotations: Vec::new(),
+            created: None,
+            created_by: "kiln commit".into(),
+            threads: super::thread_count(),
+        }
+    }
+}
+
+/// What a commit wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CommitResult {
+    pub reference: String,
+    pub manifest_digest: String,
+    pub manifest_size: u64,
+    pub config_digest: String,
+    pub config_size: u64,
+    pub layer_digest: String,
+    pub layer_size: u64,
+    pub diff_id: String,
+    pub uncompressed_size: u64,
+    pub media_type: String,
+    pub entries: u64,
+    /// Things left out, such as sockets.
+    pub warnings: Vec<String>,
+}
+
+/// `name[:tag]` as the image-spec's ref-name grammar allows it.
+pub fn check_reference(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-:/@+".contains(&b))
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadRef(name.to_string()))
+    }
+}
+
+pub fn commit(opts: &CommitOptions) -> Result<CommitResult> {
+    check_reference(&opts.reference)?;
+    if !opts.rootfs.exists() {
+        return Err(Error::RootfsMissing(opts.rootfs.clone()));
+    }
+    if !opts.rootfs.is_dir() {
+        return Err(Error::RootfsNotDir(opts.rootfs.clone()));
+    }
+    let layout = Layout::open_or_create(&opts.layout)?;
+    layout.clean_stale();
+
+    let parent = match &opts.parent {
+        Some(name) => {
+            let desc = layout.resolve(name)?;
+            let manifest = layout.read_manifest(desc.digest().as_ref())?;
+            let config_bytes = layout.read_blob(manifest.config().digest().as_ref())?;
+            let config: serde_json::Value =
+                serde_json::from_slice(&config_bytes).map_err(|e| Error::Invalid {
+                    what: format!("config of parent image {name}"),
+                    message: e.to_string(),
+                })?;
+            Some((manifest, config))
+        }
+        None => None,
+    };
+
+    let mut layer_opts = opts.layer.clone();
+    if layer_opts.mtime_clamp.is_none() {
+        layer_opts.mtime_clamp = opts.created;
+    }
+    let blob = layout.blob_writer()?;
+    let mut sink = LayerSink::new(blob, opts.compression, opts.threads)
+        .io_ctx(|| "starting the compressor".into())?;
+    let stats = write_tar(&opts.rootfs, &layer_opts, &mut sink)?;
+    let (blob, diff_id, uncompressed_size) = sink
+        .finish()
+        .io_ctx(|| format!("compressing the layer of {}", opts.rootfs.display()))?;
+    let layer = blob.finish()?;
+    let created = opts.created.unwrap_or(stats.newest_mtime);
+
+    let config = build_config(
+        parent.as_ref().map(|(_, c)| c.clone()),
+        &opts.flags,
+        &diff_id,
+        created,
+        &opts.created_by,
+    );
+    let config_blob = layout.write_blob(&json::to_canonical(&config))?;
+
+    let mut layers: Vec<Descriptor> = parent
+        .as_ref()
+        .map(|(m, _)| m.layers().clone())
+        .unwrap_or_default();
+    layers.push(Descriptor::new(
+        MediaType::from(opts.compression.media_type()),
+        layer.size,
+        digest(&layer.digest)?,
+    ));
+    let mut manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media::MANIFEST,
+        "config": {"mediaType": media::CONFIG, "digest": config_blob.digest, "size": config_blob.size},
+        "layers": layers,
+    });
+    if !opts.annotations.is_empty() {
+        let a: BTreeMap<&str, &str> = opts
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        manifest["annotations"] = json!(a);
+    }
+    let manifest_blob = layout.write_blob(&json::to_canonical(&manifest))?;
+    let manifest_desc = Descriptor::new(
+        MediaType::ImageManifest,
+        manifest_blob.size,
+        digest(&manifest_blob.digest)?,
+    );
+    let lock = layout.lock()?;
+    layout.set_ref(&lock, &opts.reference, &manifest_desc)?;
+    drop(lock);
+
+    Ok(CommitResult {
+        reference: opts.reference.clone(),
+        manifest_digest: manifest_blob.digest,
+        manifest_size: manifest_blob.size,
+        config_digest: config_blob.digest,
+        config_size: config_blob.size,
+        layer_digest: layer.digest,
+        layer_size: layer.size,
+        diff_id,
+        uncompressed_size,
+        media_type: opts.compression.media_type().to_string(),
+        entries: stats.entries,
+        warnings: stats.warnings,
+    })
+}
+
+fn digest(s: &str) -> Result<oci_spec::image::Digest> {
+    s.parse()
+        .map_err(|e: oci_spec::OciSpecError| Error::Invalid {
+            what: format!("digest {s}"),
+            message: e.to_string(),
+        })
+}
