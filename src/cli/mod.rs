@@ -76,7 +76,7 @@ pub enum Command {
     Graph(graph::Args),
     Ls(ls::Args),
     New(new::Args),
-    Run(run::Args),
+    Run(Box<run::Args>),
     Update(update::Args),
 }
 
@@ -110,7 +110,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Graph(args) => graph::run(args, printer),
         Command::Ls(args) => ls::run(args, printer),
         Command::New(args) => new::run(args, printer),
-        Command::Run(args) => run::run(args, printer),
+        Command::Run(args) => run::run(*args, printer),
         Command::Update(args) => update::run(args, printer),
     }
 }

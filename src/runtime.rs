@@ -1,1 +1,0 @@
-//! runtime: filled in by its issue.

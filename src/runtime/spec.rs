@@ -1,0 +1,228 @@
+//! The OCI runtime spec kiln hands to libcontainer: a docker-like container
+//! (capabilities, /proc, /dev, tmpfs /tmp and /run, devpts, shm), with no
+//! user namespace in the spec (kiln is already root of its own, so the
+//! container inherits it) and no cgroup resources (rootless cannot write
+//! them here, libcontainer.md pitfalls 1 to 6).
+
+use std::path::{Path, PathBuf};
+
+use libcontainer::oci_spec::runtime::{
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+};
+
+/// A bind mount from the host into the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    pub host: PathBuf,
+    pub container: PathBuf,
+    pub readonly: bool,
+}
+
+impl std::str::FromStr for Bind {
+    type Err = String;
+
+    /// `HOST:CTR[:ro|rw]`, as docker's `-v`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let (host, ctr, readonly) = match parts.as_slice() {
+            [h, c] => (*h, *c, false),
+            [h, c, "ro"] => (*h, *c, true),
+            [h, c, "rw"] => (*h, *c, false),
+            _ => return Err(format!("`{s}` is not HOST:CONTAINER[:ro|rw]")),
+        };
+        if !ctr.starts_with('/') {
+            return Err(format!(
+                "the container path `{ctr}` in `{s}` must be absolute"
+            ));
+        }
+        let host =
+            std::fs::canonicalize(host).map_err(|e| format!("host path `{host}` in `{s}`: {e}"))?;
+        Ok(Bind {
+            host,
+            container: ctr.into(),
+            readonly,
+        })
+    }
+}
+
+/// Network of the container: its own with only `lo` (default), or the host's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Network {
+    #[default]
+    None,
+    Host,
+}
+
+/// The process to run: already resolved ids, env, cwd.
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+}
+
+/// Docker's default set: enough for package managers (chown, setuid
+/// helpers, mknod attempts) without the admin capabilities.
+const CAPS: [Capability; 14] = [
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::Fsetid,
+    Capability::Fowner,
+    Capability::Mknod,
+    Capability::NetRaw,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::Setfcap,
+    Capability::Setpcap,
+    Capability::NetBindService,
+    Capability::SysChroot,
+    Capability::Kill,
+    Capability::AuditWrite,
+];
+
+fn mount(dst: &str, typ: &str, src: &str, opts: &[&str]) -> anyhow::Result<Mount> {
+    Ok(MountBuilder::default()
+        .destination(dst)
+        .typ(typ)
+        .source(src)
+        .options(opts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .build()?)
+}
+
+/// Build the spec for one container.
+/// `netns`: join this (pinned) network namespace; `None` shares the host's.
+pub fn build(
+    rootfs: &Path,
+    process: &Process,
+    binds: &[Bind],
+    netns: Option<&Path>,
+    cgroup: &str,
+) -> anyhow::Result<Spec> {
+    let caps: std::collections::HashSet<Capability> = CAPS.into_iter().collect();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .inheritable(std::collections::HashSet::new())
+        .ambient(std::collections::HashSet::new())
+        .build()?;
+    let user = UserBuilder::default()
+        .uid(process.uid)
+        .gid(process.gid)
+        .additional_gids(process.groups.clone())
+        .build()?;
+    let mut proc = ProcessBuilder::default()
+        .args(process.args.clone())
+        .env(process.env.clone())
+        .cwd(process.cwd.clone())
+        .user(user)
+        .capabilities(capabilities)
+        .no_new_privileges(false)
+        .build()?;
+    proc.set_rlimits(None);
+
+    let mut mounts = vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
+        // no gid=5: it gave EINVAL rootless (pitfall 6)
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+            ],
+        )?,
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        )?,
+        mount(
+            "/sys",
+            "none",
+            "/sys",
+            &["rbind", "nosuid", "noexec", "nodev", "ro"],
+        )?,
+        mount("/tmp", "tmpfs", "tmpfs", &["nosuid", "nodev", "mode=1777"])?,
+        mount("/run", "tmpfs", "tmpfs", &["nosuid", "nodev", "mode=755"])?,
+    ];
+    if netns.is_none() {
+        for file in ["/etc/resolv.conf", "/etc/hosts"] {
+            if Path::new(file).exists() {
+                mounts.push(mount(
+                    file,
+                    "none",
+                    file,
+                    &["rbind", "ro", "nosuid", "nodev", "noexec"],
+                )?);
+            }
+        }
+    }
+    for b in binds {
+        let host = b
+            .host
+            .to_str()
+            .ok_or_else(|| anyhow::anyhow!("{} is not UTF-8", b.host.display()))?;
+        let dst = b
+            .container
+            .to_str()
+            .ok_or_else(|| anyhow::anyhow!("{} is not UTF-8", b.container.display()))?;
+        let mode = if b.readonly { "ro" } else { "rw" };
+        mounts.push(mount(dst, "none", host, &["rbind", mode])?);
+    }
+
+    let kinds = vec![
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+    ];
+    let mut namespaces = kinds
+        .into_iter()
+        .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(path) = netns {
+        namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Network)
+                .path(path)
+                .build()?,
+        );
+    }
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .cgroups_path(PathBuf::from(cgroup))
+        .build()?;
+    // The builder's default Some(empty) makes libcontainer write
+    // devices.allow, which fails rootless (pitfall 3).
+    linux.set_resources(None);
+
+    Ok(SpecBuilder::default()
+        .version("1.0.2")
+        .hostname("kiln")
+        .root(
+            RootBuilder::default()
+                .path(rootfs)
+                .readonly(false)
+                .build()?,
+        )
+        .process(proc)
+        .mounts(mounts)
+        .linux(linux)
+        .build()?)
+}

@@ -1,1 +1,0 @@
-//! store: filled in by its issue.

@@ -1,0 +1,69 @@
+//! kiln's store: image layers unpacked once, kept by diff_id under the cache
+//! dir, and used read-only as overlay lower dirs by every container.
+//!
+//! Layers are unpacked inside kiln's user namespace, so their owners land in
+//! the mapped range on the host (a root-owned lower dir could not be written
+//! through overlay, libcontainer.md pitfall 10), and they are kept per id
+//! mapping, since the same tar unpacked under another map has other owners.
+
+mod image;
+mod unpack;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+pub use image::{Image, Layer, refs};
+
+/// The cache dir and what lives in it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// `$KILN_CACHE_DIR`, else `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`.
+    pub fn open() -> anyhow::Result<Store> {
+        let root = match (
+            std::env::var_os("KILN_CACHE_DIR"),
+            std::env::var_os("XDG_CACHE_HOME"),
+        ) {
+            (Some(dir), _) if !dir.is_empty() => PathBuf::from(dir),
+            (_, Some(dir)) if !dir.is_empty() => PathBuf::from(dir).join("kiln"),
+            _ => PathBuf::from(
+                std::env::var_os("HOME").context("HOME is not set: set KILN_CACHE_DIR")?,
+            )
+            .join(".cache/kiln"),
+        };
+        std::fs::create_dir_all(&root)
+            .with_context(|| format!("creating the cache dir {}", root.display()))?;
+        let root = std::fs::canonicalize(&root)?;
+        Ok(Store { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where containers keep their per-run state, upper and work dirs.
+    pub fn scratch(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
+    /// The unpacked dir of `layer` under the id mapping `key`, unpacking it
+    /// first if this is its first use. Returns the dir and whether it was
+    /// unpacked now.
+    pub fn layer(&self, layer: &Layer, key: &str, chown: bool) -> anyhow::Result<(PathBuf, bool)> {
+        let hex = layer
+            .diff_id
+            .strip_prefix("sha256:")
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .with_context(|| format!("diff_id `{}` is not a sha256 digest", layer.diff_id))?;
+        let dir = self.root.join("layers").join(key).join(hex);
+        if dir.is_dir() {
+            return Ok((dir, false));
+        }
+        unpack::unpack(layer, &dir, chown)?;
+        Ok((dir, true))
+    }
+}
