@@ -200,7 +200,9 @@ fn build_demo_stack_end_to_end_then_cache_rebuild_one_leaf_and_fail_cleanly() {
         );
     }
 
-    // Strict consumers: umoci checks every blob's digest, size and diff_id.
+    // kiln's strict checker, then umoci, which checks every blob's digest,
+    // size and diff_id.
+    run_ok(kiln().args(["ls", "--check", "--layout"]).arg(&oci));
     for reference in DEMO {
         let dest = tmp
             .path()

@@ -261,7 +261,7 @@ impl Ctx<'_> {
                 self.state(&state::image_state(p), &format!("image {p}"))?
             }
         };
-        let (parent_manifest, parent_out) = match &image.parent {
+        let (parent_manifest, parent_ref, parent_out) = match &image.parent {
             Some(p) => {
                 let parent = self
                     .stack
@@ -281,9 +281,9 @@ impl Ctx<'_> {
                 let out = self
                     .state(&state::image_state(p), &format!("image {p}"))?
                     .out;
-                (Some(entry.digest), Some(out))
+                (Some(entry.digest), Some(parent.reference), Some(out))
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         let mut d = plan::Inputs::new("image", id);
         d.tree("dir", &image.dir)?;
@@ -314,7 +314,7 @@ impl Ctx<'_> {
             keep: image.keep.clone(),
             digest: d.finish(),
         };
-        Ok((job, image, parent_manifest))
+        Ok((job, image, parent_ref))
     }
 
     fn common_parts(&self, d: &mut plan::Inputs) {
