@@ -1,9 +1,11 @@
 //! Tests for build: the test world every build test stands on
-//! (`scripts/test-world/selftest`) and bob-core, the script kiln runs in
-//! each build container (`bob-core/tests/`). Both are bash; these tests run
-//! them so `cargo test` covers them.
+//! (`scripts/test-world/selftest`), bob-core, the script kiln runs in each
+//! build container (`bob-core/tests/`), and `kiln build` end to end on
+//! layouts/demo with the real test world.
 
-use crate::util::{describe, require_env};
+use crate::util::{describe, kiln, require_env, require_tool, run_err, run_ok, stderr, tempdir};
+use serde_json::Value;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -68,6 +70,418 @@ fn bob_core_builds_a_stack_in_the_stand_in_stage3() {
         return;
     }
     run_script("bob-core/tests/in-stage3", &[&world], "in-stage3 passed");
+}
+
+/// A project holding a copy of layouts/demo and bob-core, building from the
+/// test world's signed mirror into `oci/`, with its cache inside.
+fn demo_project(dir: &Path, world: &str) {
+    demo_project_from(
+        dir,
+        world,
+        &format!("{world}/mirror"),
+        &format!("{world}/keys"),
+    );
+}
+
+fn demo_project_from(dir: &Path, _world: &str, mirror: &str, keys: &str) {
+    fs::create_dir_all(dir.join("layouts")).unwrap();
+    for (from, to) in [("layouts/demo", "layouts/"), ("bob-core", ".")] {
+        run_ok(
+            Command::new("cp")
+                .arg("-a")
+                .arg(repo_path(from))
+                .arg(dir.join(to)),
+        );
+    }
+    fs::write(
+        dir.join("kiln.toml"),
+        format!(
+            "layout = \"oci\"\ncache = \".cache\"\n[sources]\nmirrors = [\"file://{mirror}\"]\nkeys = [\"{keys}/release.asc\"]\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn build(project: &Path, args: &[&str]) -> Command {
+    let mut cmd = kiln();
+    cmd.arg("build").args(args).arg("--project").arg(project);
+    cmd
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(
+        &fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+/// The manifest of `reference` in the layout at `oci`.
+fn manifest(oci: &Path, reference: &str) -> Value {
+    let index = read_json(&oci.join("index.json"));
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == reference)
+        .unwrap_or_else(|| panic!("{reference} is not in {index}"));
+    blob(oci, &entry["digest"])
+}
+
+fn blob(oci: &Path, digest: &Value) -> Value {
+    let hex = digest.as_str().unwrap().trim_start_matches("sha256:");
+    read_json(&oci.join("blobs/sha256").join(hex))
+}
+
+/// `tar -tv` of the last layer of `reference`.
+fn top_layer_listing(oci: &Path, reference: &str) -> String {
+    let manifest = manifest(oci, reference);
+    let hex = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()[7..]
+        .to_string();
+    let out = run_ok(
+        Command::new("tar")
+            .arg("-tvzf")
+            .arg(oci.join("blobs/sha256").join(hex)),
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The paths in the last layer of `reference`.
+fn top_layer_paths(oci: &Path, reference: &str) -> Vec<String> {
+    let manifest = manifest(oci, reference);
+    let hex = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()[7..]
+        .to_string();
+    let out = run_ok(
+        Command::new("tar")
+            .arg("-tzf")
+            .arg(oci.join("blobs/sha256").join(hex)),
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_end_matches('/').to_string())
+        .collect()
+}
+
+const DEMO: [&str; 3] = [
+    "demo/glibc:latest",
+    "demo/hello:latest",
+    "demo/greeting:latest",
+];
+
+#[test]
+fn build_demo_stack_end_to_end_then_cache_rebuild_one_leaf_and_fail_cleanly() {
+    let Some(world) = require_env("KILN_TEST_WORLD") else {
+        return;
+    };
+    if !require_root() || !require_tool("podman") || !require_tool("umoci") {
+        return;
+    }
+    let tmp = tempdir();
+    let project = tmp.path().join("project");
+    demo_project(&project, &world);
+    let oci = project.join("oci");
+
+    // Cold build of the whole stack.
+    let out = run_ok(&mut build(&project, &["demo"]));
+    let err = stderr(&out);
+    for image in [
+        "builder demo/bob",
+        "image demo/glibc",
+        "image demo/hello",
+        "image demo/greeting",
+    ] {
+        assert!(
+            err.contains(&format!("Built {image} in")),
+            "no end line for {image}: {}",
+            describe(&out)
+        );
+    }
+
+    // kiln's strict checker, then umoci, which checks every blob's digest,
+    // size and diff_id.
+    run_ok(kiln().args(["ls", "--check", "--layout"]).arg(&oci));
+    for reference in DEMO {
+        let dest = tmp
+            .path()
+            .join(format!("unpack-{}", reference.replace(['/', ':'], "-")));
+        run_ok(
+            Command::new("umoci")
+                .args(["unpack", "--rootless", "--image"])
+                .arg(format!("{}:{reference}", oci.display()))
+                .arg(&dest),
+        );
+    }
+
+    // Each child's manifest starts with its parent's exact layer descriptors.
+    for pair in DEMO.windows(2) {
+        let parent = manifest(&oci, pair[0]);
+        let child = manifest(&oci, pair[1]);
+        let parent_layers = parent["layers"].as_array().unwrap();
+        let child_layers = child["layers"].as_array().unwrap();
+        assert_eq!(
+            child_layers.len(),
+            parent_layers.len() + 1,
+            "{} on {}",
+            pair[1],
+            pair[0]
+        );
+        assert_eq!(
+            &child_layers[..parent_layers.len()],
+            parent_layers.as_slice(),
+            "{} does not start with {}'s layers",
+            pair[1],
+            pair[0]
+        );
+        let config = blob(&oci, &child["config"]["digest"]);
+        assert_eq!(
+            config["rootfs"]["diff_ids"].as_array().unwrap().len(),
+            child_layers.len()
+        );
+    }
+
+    // The leaf layer holds greeting only: hello and glibc come from its parents.
+    let leaf = top_layer_paths(&oci, "demo/greeting:latest");
+    assert!(leaf.contains(&"usr/bin/greeting".to_string()), "{leaf:?}");
+    for foreign in ["usr/bin/hello", "lib64/ld-linux-x86-64.so.2"] {
+        assert!(
+            !leaf.contains(&foreign.to_string()),
+            "the leaf layer holds its parent's {foreign}: {leaf:?}"
+        );
+    }
+    let packages =
+        fs::read_to_string(project.join("layouts/demo/images/greeting/PACKAGES.md")).unwrap();
+    assert!(
+        packages.contains("| app-misc/greeting | 1.0 |"),
+        "{packages}"
+    );
+    assert!(!packages.contains("app-misc/hello |"), "{packages}");
+
+    // podman runs the top image, which runs its parent's program.
+    let podman = tmp.path().join("podman");
+    let out = run_ok(
+        Command::new("podman")
+            .arg("--root")
+            .arg(podman.join("root"))
+            .arg("--runroot")
+            .arg(podman.join("runroot"))
+            .args(["run", "--rm", "--network", "none"])
+            // relative: podman wants a lower-case layout path
+            .arg("oci:oci:demo/greeting:latest")
+            .current_dir(&project),
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("greeting 1.0 asks hello to greet you:")
+            && printed.contains("Hello, container!"),
+        "{}",
+        describe(&out)
+    );
+
+    // Nothing changed: no container, every image cached, index unchanged.
+    let index = fs::read(oci.join("index.json")).unwrap();
+    let out = run_ok(&mut build(&project, &["demo"]));
+    let err = stderr(&out);
+    assert!(
+        !err.contains("Building"),
+        "a no-op rebuild built something: {}",
+        describe(&out)
+    );
+    assert!(err.contains("0 built, 4 cached"), "{}", describe(&out));
+    assert_eq!(
+        fs::read(oci.join("index.json")).unwrap(),
+        index,
+        "a no-op rebuild changed index.json"
+    );
+
+    // One leaf's build.sh changed: only that leaf rebuilds.
+    let hello = manifest(&oci, "demo/hello:latest");
+    fs::write(
+        project.join("layouts/demo/images/greeting/build.sh"),
+        "# changed\n",
+    )
+    .unwrap();
+    let out = run_ok(&mut build(&project, &["demo"]));
+    let err = stderr(&out);
+    assert!(
+        err.contains("Building image demo/greeting"),
+        "{}",
+        describe(&out)
+    );
+    assert!(err.contains("1 built, 3 cached"), "{}", describe(&out));
+    assert_eq!(
+        manifest(&oci, "demo/hello:latest"),
+        hello,
+        "the leaf's change rebuilt its parent"
+    );
+
+    // --force rebuilds the named image only, from its binary package.
+    let out = run_ok(&mut build(&project, &["--force", "demo/greeting"]));
+    assert!(
+        stderr(&out).contains("1 built, 3 cached"),
+        "{}",
+        describe(&out)
+    );
+    let log = fs::read_to_string(project.join(".cache/logs/bob-demo-greeting.log")).unwrap();
+    assert!(
+        log.contains("[binary") && log.contains("app-misc/greeting-1.0"),
+        "not from its binary package:\n{log}"
+    );
+
+    // A package whose build fails: a clear error, the layout unchanged.
+    let broken = project.join("layouts/demo/images/broken");
+    fs::create_dir_all(&broken).unwrap();
+    fs::write(
+        broken.join("image.toml"),
+        "parent = \"demo/glibc\"\npackages = [\"app-misc/broken\"]\n",
+    )
+    .unwrap();
+    let index = fs::read(oci.join("index.json")).unwrap();
+    let out = run_err(&mut build(&project, &["demo/broken"]));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: building image demo/broken failed"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        err.contains("emerge failed: app-misc/broken-1.0 failed in its compile phase"),
+        "{}",
+        describe(&out)
+    );
+    assert!(err.contains("hint: the full log is "), "{}", describe(&out));
+    assert_eq!(
+        fs::read(oci.join("index.json")).unwrap(),
+        index,
+        "a failed build changed index.json"
+    );
+}
+
+#[test]
+fn build_demo_stack_rootless_as_a_user_with_a_subuid_range() {
+    let (Some(world), Some(user)) = (
+        require_env("KILN_TEST_WORLD"),
+        require_env("KILN_TEST_USER_SUB"),
+    ) else {
+        return;
+    };
+    if !require_root() || !require_tool("podman") {
+        return;
+    }
+    let tmp = tempdir();
+    // The world lives in root's home; the user gets its own copy of the mirror.
+    let world_copy = tmp.path().join("world");
+    fs::create_dir_all(&world_copy).unwrap();
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(format!("{world}/mirror"))
+            .arg(format!("{world}/keys"))
+            .arg(&world_copy),
+    );
+    let project = tmp.path().join("project");
+    demo_project_from(
+        &project,
+        &world,
+        &world_copy.join("mirror").display().to_string(),
+        &world_copy.join("keys").display().to_string(),
+    );
+    run_ok(
+        Command::new("chown")
+            .arg("-R")
+            .arg(format!("{user}:"))
+            .arg(tmp.path()),
+    );
+    let as_user = |args: &[&str]| {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", &user, "--"])
+            .arg(crate::util::kiln_path())
+            .arg("build")
+            .args(args)
+            .arg("--project")
+            .arg(&project)
+            .env("KILN_NO_PROGRESS", "1")
+            .env("NO_COLOR", "1");
+        cmd
+    };
+    let out = run_ok(&mut as_user(&["demo"]));
+    assert!(
+        stderr(&out).contains("4 built, 0 cached"),
+        "{}",
+        describe(&out)
+    );
+
+    // Layers record the ids inside the build, not the user's subuids.
+    let tar = top_layer_listing(&project.join("oci"), "demo/glibc:latest");
+    assert!(
+        tar.lines()
+            .all(|l| l.split_whitespace().nth(1) == Some("0/0")),
+        "{tar}"
+    );
+    let podman = tmp.path().join("podman");
+    let out = run_ok(
+        Command::new("podman")
+            .arg("--root")
+            .arg(podman.join("root"))
+            .arg("--runroot")
+            .arg(podman.join("runroot"))
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "oci:oci:demo/greeting:latest",
+            ])
+            .current_dir(&project),
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Hello, container!"),
+        "{}",
+        describe(&out)
+    );
+
+    let out = run_ok(&mut as_user(&["demo"]));
+    assert!(
+        stderr(&out).contains("0 built, 4 cached"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn build_without_a_subuid_range_says_how_to_get_one() {
+    let Some(user) = require_env("KILN_TEST_USER_NOSUB") else {
+        return;
+    };
+    if !require_root() {
+        return;
+    }
+    let tmp = tempdir();
+    let project = tmp.path().join("project");
+    demo_project_from(&project, "", "/nonexistent", "/nonexistent");
+    run_ok(
+        Command::new("chown")
+            .arg("-R")
+            .arg(format!("{user}:"))
+            .arg(tmp.path()),
+    );
+    let out = run_err(
+        Command::new("runuser")
+            .args(["-u", &user, "--"])
+            .arg(crate::util::kiln_path())
+            .args(["build", "demo", "--project"])
+            .arg(&project)
+            .env("NO_COLOR", "1"),
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("error: user {user} has no subordinate id range in /etc/subuid and /etc/subgid"))
+            && err.contains(&format!("hint: as root: `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}`")),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]

@@ -1,12 +1,12 @@
 //! `kiln build`: build namespaces or images of the stack, parents and
-//! builders first. For now only `--dry-run`, which prints the plan in order
-//! with why each step would run; the build itself is issue 7.
+//! builders first, into the OCI layout; `--dry-run` prints the plan in order
+//! with why each step would run. The build itself is `crate::build`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::error::hinted;
+use crate::build::{self, Outcome};
 use crate::graph::{Node, Reason, Stack, Step};
 use crate::layouts::problem::display_path;
 use crate::layouts::{BuildContainer, Compression, Overrides};
@@ -65,15 +65,25 @@ impl Args {
 }
 
 pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
-    if !args.dry_run {
-        return Err(hinted(
-            "building is not available yet: this kiln can only plan builds",
-            "run `kiln build --dry-run` to see what would be built and why",
-        ));
-    }
     let stack = args.project.load_valid(printer)?;
     let steps = stack.plan(&args.targets, args.no_deps)?;
     let overrides = args.overrides();
+    if !args.dry_run {
+        build::find_bob_core(&stack.project.root)?;
+        if let Some(code) = build::userns::reexec()? {
+            return Ok(code);
+        }
+        let options = build::Options {
+            force: args.force,
+            force_all: args.force_all,
+            offline: args.offline,
+            jobs: args.jobs,
+            live: printer.is_verbose(),
+        };
+        let outcomes = build::build(&stack, &steps, &overrides, &options, printer)?;
+        summary(printer, &outcomes);
+        return Ok(ExitCode::SUCCESS);
+    }
     let settings = stack.project.settings(&overrides);
     let in_layout = refs_in_layout(&settings.layout);
     printer.out(format!(
@@ -157,4 +167,28 @@ fn refs_in_layout(layout: &Path) -> BTreeSet<String> {
         .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
         .map(str::to_string)
         .collect()
+}
+
+/// One row per step: image, new layer's size, layers, time, cached or built.
+fn summary(printer: &Printer, outcomes: &[Outcome]) {
+    printer.out(format!(
+        "{:<32} {:>10} {:>6} {:>8}  {}",
+        "IMAGE", "SIZE", "LAYERS", "TIME", "RESULT"
+    ));
+    for o in outcomes {
+        let name = if o.node.is_builder() {
+            format!("{} (builder)", o.node)
+        } else {
+            o.node.to_string()
+        };
+        let size = o.size.map(build::human_size).unwrap_or_else(|| "-".into());
+        let layers = o.layers.map_or_else(|| "-".into(), |l| l.to_string());
+        let result = if o.cached { "cached" } else { "built" };
+        printer.out(format!(
+            "{name:<32} {size:>10} {layers:>6} {:>7.1}s  {result}",
+            o.secs
+        ));
+    }
+    let built = outcomes.iter().filter(|o| !o.cached).count();
+    printer.info(format!("{built} built, {} cached", outcomes.len() - built));
 }

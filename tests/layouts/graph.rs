@@ -191,12 +191,16 @@ fn dry_run_knows_what_the_layout_already_has() {
 }
 
 #[test]
-fn build_without_dry_run_says_it_is_not_available_yet() {
-    let out = kiln_in(&fixture("multi"), &["build", "apps/web"]);
+fn build_without_bob_core_says_where_to_put_it() {
+    let dir = fixture("multi");
+    let out = kiln_in(&dir, &["build", "apps/web"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
-        "error: building is not available yet: this kiln can only plan builds\nhint: run `kiln build --dry-run` to see what would be built and why\n"
+        format!(
+            "error: no bob-core/build-root.sh in {}\nhint: copy kiln's bob-core/ into the project, or set KILN_BOB_CORE to its path\n",
+            dir.display()
+        )
     );
 }
 

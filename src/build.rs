@@ -1,1 +1,0 @@
-//! build: filled in by its issue.

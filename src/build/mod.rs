@@ -1,0 +1,509 @@
+//! build: drives each image of a plan through its build, in order.
+//!
+//! For each step: work out its input digest (plan), skip it when the layout
+//! and the builder state already carry that digest, else run bob-core's
+//! build-root.sh in a container over the builder state it builds in (run),
+//! write the image into the layout (write) and keep the container's changes
+//! as the next builder state (state). A failed build changes neither the
+//! layout nor any builder state.
+
+pub mod inputs;
+pub mod plan;
+pub mod run;
+pub mod state;
+pub mod userns;
+pub mod write;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::error::hinted;
+use crate::graph::{Node, Reason, Stack, Step};
+use crate::layouts::{BuildContainer, Overrides, ProjectSettings};
+use crate::printer::Printer;
+use run::{Bind, Container};
+use state::{State, Store};
+use write::Layout;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub force: bool,
+    pub force_all: bool,
+    pub offline: bool,
+    pub jobs: usize,
+    pub live: bool,
+}
+
+/// What happened to one step, for the summary.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub node: Node,
+    pub cached: bool,
+    pub secs: f64,
+    /// The new layer's compressed size (images only).
+    pub size: Option<u64>,
+    pub layers: Option<usize>,
+}
+
+struct Ctx<'a> {
+    stack: &'a Stack,
+    overrides: &'a Overrides,
+    settings: ProjectSettings,
+    store: Store,
+    layout: Layout,
+    base: State,
+    pins: String,
+    bob_core: PathBuf,
+    bob_digest: String,
+    options: &'a Options,
+    printer: &'a Printer,
+}
+
+/// Builds the steps in order; stops at the first failure.
+pub fn build(
+    stack: &Stack,
+    steps: &[Step],
+    overrides: &Overrides,
+    options: &Options,
+    printer: &Printer,
+) -> anyhow::Result<Vec<Outcome>> {
+    let settings = stack.project.settings(overrides);
+    let bob_core = find_bob_core(&settings.root)?;
+    let mut bob = plan::Inputs::new("bob-core", "");
+    bob.tree("bob-core", &bob_core)
+        .with_context(|| format!("cannot read {}", bob_core.display()))?;
+    let inputs = inputs::resolve(
+        &settings.root,
+        &settings.sources,
+        &settings.cache,
+        options.offline,
+        printer,
+    )?;
+    let store = Store::open(&settings.cache)?;
+    let base = store.base(&inputs, printer)?;
+    let layout = Layout::open(&settings.layout)?;
+    let ctx = Ctx {
+        stack,
+        overrides,
+        store,
+        layout,
+        base,
+        pins: inputs.pins,
+        bob_core,
+        bob_digest: bob.finish(),
+        settings,
+        options,
+        printer,
+    };
+    steps.iter().map(|step| ctx.step(step)).collect()
+}
+
+/// The project's bob-core/, or `$KILN_BOB_CORE`.
+pub fn find_bob_core(root: &Path) -> anyhow::Result<PathBuf> {
+    let candidates = [
+        std::env::var_os("KILN_BOB_CORE").map(PathBuf::from),
+        Some(root.join("bob-core")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|d| d.join("build-root.sh").is_file())
+        .ok_or_else(|| {
+            hinted(
+                format!("no bob-core/build-root.sh in {}", root.display()),
+                "copy kiln's bob-core/ into the project, or set KILN_BOB_CORE to its path",
+            )
+        })
+}
+
+/// How one step runs: what it is built from and what it leaves.
+struct Job<'a> {
+    node: &'a Node,
+    dir: PathBuf,
+    state_name: String,
+    lower: State,
+    parent_out: Option<PathBuf>,
+    packages: Vec<String>,
+    keep: Vec<String>,
+    digest: String,
+}
+
+impl Ctx<'_> {
+    fn step(&self, step: &Step) -> anyhow::Result<Outcome> {
+        let start = Instant::now();
+        let node = &step.node;
+        let requested = step.reasons.contains(&Reason::Requested);
+        let (job, image) = match node {
+            Node::Builder(id) => (self.builder_job(node, id)?, None),
+            Node::Image(id) => {
+                let (job, image, parent) = self.image_job(node, id)?;
+                (job, Some((image, parent)))
+            }
+        };
+        let kept = self
+            .store
+            .get(&job.state_name)
+            .filter(|s| s.digest == job.digest);
+        let in_layout = match &image {
+            Some((image, _)) => self
+                .layout
+                .find(&image.reference)?
+                .is_some_and(|e| e.input.as_deref() == Some(&job.digest)),
+            None => true,
+        };
+        let forced = self.options.force_all || (self.options.force && requested && image.is_some());
+        if kept.is_some() && in_layout && !forced {
+            self.printer
+                .status("Cached", format!("{} {node}", node.kind()));
+            let layers = match &image {
+                Some((image, _)) => Some(self.layer_count(&image.reference)?),
+                None => None,
+            };
+            return Ok(Outcome {
+                node: node.clone(),
+                cached: true,
+                secs: start.elapsed().as_secs_f64(),
+                size: None,
+                layers,
+            });
+        }
+        self.printer
+            .status("Building", format!("{} {node}", node.kind()));
+        let scratch = self.settings.cache.join("work").join(&job.state_name);
+        state::remove_tree(&scratch)?;
+        let result = self.run_job(
+            &job,
+            image.as_ref().map(|(i, p)| (i, p.as_deref())),
+            &scratch,
+        );
+        let cleanup = state::remove_tree(&scratch);
+        let (size, layers) = result?;
+        cleanup?;
+        let secs = start.elapsed().as_secs_f64();
+        let size_text = size
+            .map(|s| format!(", layer {}", human_size(s)))
+            .unwrap_or_default();
+        self.printer.status(
+            "Built",
+            format!("{} {node} in {secs:.1}s{size_text}", node.kind()),
+        );
+        Ok(Outcome {
+            node: node.clone(),
+            cached: false,
+            secs,
+            size,
+            layers,
+        })
+    }
+
+    fn layer_count(&self, reference: &str) -> anyhow::Result<usize> {
+        let entry = self
+            .layout
+            .find(reference)?
+            .context("image vanished from the layout")?;
+        let manifest = self.layout.blob_json(&entry.digest)?;
+        Ok(manifest["layers"].as_array().map_or(0, Vec::len))
+    }
+
+    fn builder_job<'a>(&self, node: &'a Node, id: &str) -> anyhow::Result<Job<'a>> {
+        let builder = self
+            .stack
+            .project
+            .builder_settings(id)
+            .with_context(|| format!("no builder {id}"))?;
+        let lower = match &builder.parent {
+            Some(parent) => {
+                self.state(&state::builder_state(parent), &format!("builder {parent}"))?
+            }
+            None => self.base.clone(),
+        };
+        if !builder.packages.is_empty() {
+            self.printer.warn(format!(
+                "builder {id}: packages are not emerged into builders yet (issue 7); {} ignored",
+                builder.packages.join(" ")
+            ));
+        }
+        let mut d = plan::Inputs::new("builder", id);
+        d.tree("dir", &builder.dir)?;
+        d.part("lower", lower.digest.as_bytes());
+        self.common_parts(&mut d);
+        Ok(Job {
+            node,
+            dir: builder.dir,
+            state_name: state::builder_state(id),
+            lower,
+            parent_out: None,
+            packages: Vec::new(),
+            keep: Vec::new(),
+            digest: d.finish(),
+        })
+    }
+
+    fn image_job<'a>(
+        &self,
+        node: &'a Node,
+        id: &str,
+    ) -> anyhow::Result<(Job<'a>, crate::layouts::ImageSettings, Option<String>)> {
+        let image = self
+            .stack
+            .project
+            .image_settings(id, self.overrides)
+            .with_context(|| format!("no image {id}"))?;
+        let lower = match &image.build_container {
+            BuildContainer::Stage3 => self.base.clone(),
+            BuildContainer::Builder(b) => {
+                self.state(&state::builder_state(b), &format!("builder {b}"))?
+            }
+            BuildContainer::ParentState(p) => {
+                self.state(&state::image_state(p), &format!("image {p}"))?
+            }
+        };
+        let (parent_manifest, parent_ref, parent_out) = match &image.parent {
+            Some(p) => {
+                let parent = self
+                    .stack
+                    .project
+                    .image_settings(p, self.overrides)
+                    .with_context(|| format!("no image {p}"))?;
+                let entry = self.layout.find(&parent.reference)?.ok_or_else(|| {
+                    hinted(
+                        format!(
+                            "{id}'s parent {} is not in {}",
+                            parent.reference,
+                            self.layout.dir.display()
+                        ),
+                        format!("build it first: `kiln build {p}`"),
+                    )
+                })?;
+                let out = self
+                    .state(&state::image_state(p), &format!("image {p}"))?
+                    .out;
+                (Some(entry.digest), Some(parent.reference), Some(out))
+            }
+            None => (None, None, None),
+        };
+        let mut d = plan::Inputs::new("image", id);
+        d.tree("dir", &image.dir)?;
+        d.part(
+            "settings",
+            &serde_json::to_vec(&(
+                &image.packages,
+                &image.config,
+                &image.keep,
+                &image.reference,
+                image.compression.as_str(),
+                &image.arch,
+            ))?,
+        );
+        d.part(
+            "parent",
+            parent_manifest.as_deref().unwrap_or("scratch").as_bytes(),
+        );
+        d.part("lower", lower.digest.as_bytes());
+        self.common_parts(&mut d);
+        let job = Job {
+            node,
+            dir: image.dir.clone(),
+            state_name: state::image_state(id),
+            lower,
+            parent_out,
+            packages: image.packages.clone(),
+            keep: image.keep.clone(),
+            digest: d.finish(),
+        };
+        Ok((job, image, parent_ref))
+    }
+
+    fn common_parts(&self, d: &mut plan::Inputs) {
+        d.part("pins", self.pins.as_bytes());
+        d.part("bob-core", self.bob_digest.as_bytes());
+        d.part(
+            "SOURCE_DATE_EPOCH",
+            std::env::var("SOURCE_DATE_EPOCH")
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+    }
+
+    fn state(&self, name: &str, what: &str) -> anyhow::Result<State> {
+        self.store.get(name).ok_or_else(|| {
+            hinted(
+                format!(
+                    "the builder state of {what} ({name}) is not in {}",
+                    self.settings.cache.display()
+                ),
+                format!("build {what} first"),
+            )
+        })
+    }
+
+    /// Runs the container, then writes the image and the builder state.
+    fn run_job(
+        &self,
+        job: &Job<'_>,
+        image: Option<(&crate::layouts::ImageSettings, Option<&str>)>,
+        scratch: &Path,
+    ) -> anyhow::Result<(Option<u64>, Option<usize>)> {
+        fs::create_dir_all(scratch)?;
+        let config = scratch.join("config");
+        copy_dir(&job.dir, &config)?;
+        if !config.join("build.sh").exists() {
+            fs::write(
+                config.join("build.sh"),
+                "# no build.sh: the packages of image.toml only\n",
+            )?;
+        }
+        let root = scratch.join("root");
+        let out = scratch.join("out");
+        fs::create_dir_all(&root)?;
+        fs::create_dir_all(&out)?;
+        let chost = "default";
+        let binpkgs = self.settings.cache.join("binpkgs").join(chost);
+        let distfiles = self.settings.cache.join("distfiles");
+        fs::create_dir_all(&binpkgs)?;
+        fs::create_dir_all(&distfiles)?;
+        let logs = self.settings.cache.join("logs");
+        fs::create_dir_all(&logs)?;
+        let log = logs.join(format!("{}.log", job.state_name));
+        let mut binds = vec![
+            Bind {
+                src: config,
+                dst: "/config",
+                writable: false,
+            },
+            Bind {
+                src: root.clone(),
+                dst: "/emerge-root",
+                writable: true,
+            },
+            Bind {
+                src: out.clone(),
+                dst: "/kiln/out",
+                writable: true,
+            },
+            Bind {
+                src: self.bob_core.clone(),
+                dst: "/kiln/bob-core",
+                writable: false,
+            },
+            Bind {
+                src: binpkgs,
+                dst: "/var/cache/binpkgs",
+                writable: true,
+            },
+            Bind {
+                src: distfiles,
+                dst: "/var/cache/distfiles",
+                writable: true,
+            },
+        ];
+        if let Some(parent_out) = &job.parent_out {
+            binds.push(Bind {
+                src: parent_out.clone(),
+                dst: "/kiln/parent",
+                writable: false,
+            });
+        }
+        let env = vec![
+            ("HOME".into(), "/root".into()),
+            ("TERM".into(), "dumb".into()),
+            ("LC_ALL".into(), "C.UTF-8".into()),
+            (
+                "PATH".into(),
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            ),
+            ("KILN_IMAGE".into(), job.node.id().to_string()),
+            ("KILN_PACKAGES".into(), job.packages.join(" ")),
+            ("KILN_KEEP".into(), job.keep.join(",")),
+            ("KILN_JOBS".into(), self.options.jobs.max(1).to_string()),
+        ];
+        let container = Container {
+            lowers: job.lower.layers.clone(),
+            scratch: scratch.to_path_buf(),
+            binds,
+            env,
+            args: vec!["/bin/bash".into(), "/kiln/bob-core/build-root.sh".into()],
+            log: log.clone(),
+            live: self.options.live,
+        };
+        let status = container.run()?;
+        if !status.success() {
+            let failure = fs::read_to_string(out.join("failure.txt")).unwrap_or_default();
+            let detail = if failure.trim().is_empty() {
+                tail(&log, 15)
+            } else {
+                failure.trim_end().to_string()
+            };
+            return Err(hinted(
+                format!(
+                    "building {} {} failed ({status}):\n{detail}",
+                    job.node.kind(),
+                    job.node
+                ),
+                format!(
+                    "the full log is {}; the layout and the builder states are unchanged",
+                    log.display()
+                ),
+            ));
+        }
+        let mut result = (None, None);
+        if let Some((image, parent)) = image {
+            let (digest, size) = self.layout.commit(parent, &root, image, &job.digest)?;
+            let manifest = self.layout.blob_json(&digest)?;
+            result = (Some(size), manifest["layers"].as_array().map(Vec::len));
+            if out.join("PACKAGES.md").is_file() {
+                fs::copy(out.join("PACKAGES.md"), image.dir.join("PACKAGES.md")).with_context(
+                    || format!("cannot write {}", image.dir.join("PACKAGES.md").display()),
+                )?;
+            }
+        }
+        self.store.commit(
+            &job.state_name,
+            &job.digest,
+            &job.lower,
+            &scratch.join("upper"),
+            Some(&out),
+        )?;
+        Ok(result)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .context("cannot run cp")?;
+    anyhow::ensure!(
+        status.success(),
+        "cannot copy {} to {}",
+        from.display(),
+        to.display()
+    );
+    Ok(())
+}
+
+fn tail(log: &Path, lines: usize) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+pub fn human_size(bytes: u64) -> String {
+    let mut size = bytes as f64;
+    for unit in ["B", "KiB", "MiB", "GiB"] {
+        if size < 1024.0 || unit == "GiB" {
+            return if unit == "B" {
+                format!("{bytes} B")
+            } else {
+                format!("{size:.1} {unit}")
+            };
+        }
+        size /= 1024.0;
+    }
+    unreachable!()
+}

@@ -1,0 +1,133 @@
+//! Input digests: what decides whether an image must be rebuilt.
+//!
+//! An image's input digest covers everything its build reads: the files of
+//! its directory (but not the PACKAGES.md the build writes there), its
+//! resolved settings, its parent's manifest digest, the digest of the
+//! builder state it builds in, the stage3 and snapshot pins and bob-core's
+//! content. The digest is kept as an annotation on the image in the layout
+//! and on the builder state the build leaves, so an unchanged image is
+//! recognised from index.json alone, with no container started.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use sha2::{Digest as _, Sha256};
+
+/// The annotation on the manifest (and its index entry) holding the digest.
+pub const ANNOTATION: &str = "dev.kiln.input-digest";
+
+/// Files the build itself writes into an image's directory.
+const GENERATED: &[&str] = &["PACKAGES.md"];
+
+/// Feeds named parts into one digest; every part is length-prefixed so no two
+/// different inputs hash alike.
+pub struct Inputs(Sha256);
+
+impl Inputs {
+    pub fn new(kind: &str, id: &str) -> Inputs {
+        let mut inputs = Inputs(Sha256::new());
+        inputs.part("kiln-build-v1", kind.as_bytes());
+        inputs.part("id", id.as_bytes());
+        inputs
+    }
+
+    pub fn part(&mut self, name: &str, value: &[u8]) -> &mut Self {
+        for bytes in [name.as_bytes(), value] {
+            self.0.update((bytes.len() as u64).to_le_bytes());
+            self.0.update(bytes);
+        }
+        self
+    }
+
+    /// Every file under `dir` (paths, modes, contents, link targets), in
+    /// name order.
+    pub fn tree(&mut self, name: &str, dir: &Path) -> std::io::Result<&mut Self> {
+        self.part("tree", name.as_bytes());
+        self.walk(dir, dir)?;
+        Ok(self)
+    }
+
+    fn walk(&mut self, base: &Path, dir: &Path) -> std::io::Result<()> {
+        let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(base)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            if dir == base && GENERATED.contains(&rel.as_str()) {
+                continue;
+            }
+            let meta = fs::symlink_metadata(&path)?;
+            let mode = meta.permissions().mode().to_string();
+            if meta.is_dir() {
+                self.part("dir", rel.as_bytes())
+                    .part("mode", mode.as_bytes());
+                self.walk(base, &path)?;
+            } else if meta.file_type().is_symlink() {
+                let target = fs::read_link(&path)?;
+                self.part("symlink", rel.as_bytes())
+                    .part("target", target.to_string_lossy().as_bytes());
+            } else {
+                let mut content = Vec::new();
+                fs::File::open(&path)?.read_to_end(&mut content)?;
+                self.part("file", rel.as_bytes())
+                    .part("mode", mode.as_bytes())
+                    .part("content", &content);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> String {
+        format!("sha256:{}", hex(&self.0.finalize()))
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest_of(dir: &Path) -> String {
+        let mut inputs = Inputs::new("image", "t/x");
+        inputs.tree("dir", dir).unwrap();
+        inputs.finish()
+    }
+
+    #[test]
+    fn a_changed_file_changes_the_digest_and_packages_md_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("image.toml"), "packages = []\n").unwrap();
+        let first = digest_of(dir.path());
+        assert_eq!(first, digest_of(dir.path()));
+        fs::write(dir.path().join("PACKAGES.md"), "generated\n").unwrap();
+        assert_eq!(
+            first,
+            digest_of(dir.path()),
+            "PACKAGES.md is the build's output"
+        );
+        fs::write(dir.path().join("build.sh"), "true\n").unwrap();
+        assert_ne!(first, digest_of(dir.path()));
+    }
+
+    #[test]
+    fn parts_cannot_run_into_each_other() {
+        let mut a = Inputs::new("image", "t/x");
+        a.part("p", b"ab").part("q", b"c");
+        let mut b = Inputs::new("image", "t/x");
+        b.part("p", b"a").part("q", b"bc");
+        assert_ne!(a.finish(), b.finish());
+    }
+}

@@ -1,0 +1,223 @@
+//! Builder states: the build containers images are built in, kept in
+//! kiln's cache as stacks of unpacked layers that overlayfs mounts as-is.
+//!
+//! The base state is the stage3 with the portage snapshot, unpacked once.
+//! Every build adds the container's upper dir as one more layer: the state
+//! `bob-<ns>-<image>` after an image, `builder-<ns>-<name>` after a builder,
+//! so children build where their parent's USE flags, keywords and build
+//! dependencies are (gentoo-bb). Upper dirs keep overlayfs' whiteouts, so a
+//! stack of them is again a valid set of lower dirs. A state records the
+//! input digest of the build that made it; nothing else names it.
+//!
+//! Layout under the cache dir:
+//!   states/<name>/state.json   {"digest": ..., "layers": [bottom first]}
+//!   states/<name>/out/         what build-root.sh reported (package.installed…)
+//!   layers/<id>/               one unpacked layer
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use super::inputs::Inputs;
+use super::plan;
+use crate::printer::Printer;
+
+/// One builder state.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub name: String,
+    pub digest: String,
+    /// Layer dirs, bottom first.
+    pub layers: Vec<PathBuf>,
+    /// build-root.sh's reports of the build that made the state.
+    pub out: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    digest: String,
+    layers: Vec<String>,
+}
+
+pub struct Store {
+    root: PathBuf,
+    _lock: fs::File,
+}
+
+pub fn image_state(id: &str) -> String {
+    format!("bob-{}", id.replace('/', "-"))
+}
+
+pub fn builder_state(id: &str) -> String {
+    format!("builder-{}", id.replace('/', "-"))
+}
+
+impl Store {
+    /// Opens the store and takes its lock for as long as the store lives:
+    /// two builds sharing a cache would move each other's layers.
+    pub fn open(cache: &Path) -> anyhow::Result<Store> {
+        for dir in ["states", "layers"] {
+            fs::create_dir_all(cache.join(dir))
+                .with_context(|| format!("cannot create {}", cache.join(dir).display()))?;
+        }
+        let path = cache.join("build.lock");
+        let lock =
+            fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&lock);
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(crate::error::hinted(
+                format!("another kiln build is using the cache {}", cache.display()),
+                "wait for it to finish, or give this build its own cache (KILN_CACHE_DIR)",
+            ));
+        }
+        Ok(Store {
+            root: cache.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<State> {
+        let dir = self.root.join("states").join(name);
+        let text = fs::read_to_string(dir.join("state.json")).ok()?;
+        let file: StateFile = serde_json::from_str(&text).ok()?;
+        let layers: Vec<PathBuf> = file
+            .layers
+            .iter()
+            .map(|l| self.root.join("layers").join(l))
+            .collect();
+        layers.iter().all(|l| l.is_dir()).then(|| State {
+            name: name.to_string(),
+            digest: file.digest,
+            layers,
+            out: dir.join("out"),
+        })
+    }
+
+    /// The stage3 with the snapshot in /var/db/repos, unpacked on first use.
+    pub fn base(&self, inputs: &Inputs, printer: &Printer) -> anyhow::Result<State> {
+        let digest = format!("sha256:{}", plan::sha256_hex(inputs.pins.as_bytes()));
+        if let Some(state) = self.get("base").filter(|s| s.digest == digest) {
+            return Ok(state);
+        }
+        let id = format!("base-{}", &digest[7..23]);
+        let layer = self.root.join("layers").join(&id);
+        if !layer.is_dir() {
+            printer.status(
+                "Unpacking",
+                format!("{} into the base builder state", inputs.stage3.display()),
+            );
+            let tmp = self.root.join("layers").join(format!("{id}.tmp"));
+            remove_tree(&tmp)?;
+            fs::create_dir_all(tmp.join("var/db/repos"))?;
+            untar(
+                &inputs.stage3,
+                &tmp,
+                &["--xattrs", "--numeric-owner", "--exclude=./dev/*"],
+            )?;
+            untar(&inputs.snapshot, &tmp.join("var/db/repos"), &[])?;
+            fs::rename(&tmp, &layer)?;
+        }
+        self.write("base", &digest, &[id], None)?;
+        self.get("base")
+            .context("the base state vanished while it was written")
+    }
+
+    /// `lower` plus `upper` (moved into the store) as state `name`; the
+    /// state's reports are copied from `out` when given.
+    pub fn commit(
+        &self,
+        name: &str,
+        digest: &str,
+        lower: &State,
+        upper: &Path,
+        out: Option<&Path>,
+    ) -> anyhow::Result<State> {
+        let id = digest.trim_start_matches("sha256:").to_string();
+        let layer = self.root.join("layers").join(&id);
+        // The layer this state had before is garbage now: states above it
+        // have a stale lower digest and are rebuilt before they are used.
+        if let Some(old) = self.get(name).and_then(|s| s.layers.last().cloned())
+            && old != layer
+            && !lower.layers.contains(&old)
+        {
+            remove_tree(&old)?;
+        }
+        remove_tree(&layer)?;
+        fs::rename(upper, &layer)
+            .with_context(|| format!("cannot move {} to {}", upper.display(), layer.display()))?;
+        let mut ids: Vec<String> = lower
+            .layers
+            .iter()
+            .map(|l| {
+                l.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        ids.push(id);
+        self.write(name, digest, &ids, out)?;
+        self.get(name)
+            .with_context(|| format!("builder state {name} vanished while it was written"))
+    }
+
+    fn write(
+        &self,
+        name: &str,
+        digest: &str,
+        layers: &[String],
+        out: Option<&Path>,
+    ) -> anyhow::Result<()> {
+        let dir = self.root.join("states").join(name);
+        fs::create_dir_all(&dir)?;
+        if let Some(out) = out {
+            let dest = dir.join("out");
+            remove_tree(&dest)?;
+            let status = Command::new("cp").arg("-a").arg(out).arg(&dest).status()?;
+            if !status.success() {
+                bail!("cannot copy {} to {}", out.display(), dest.display());
+            }
+        }
+        let file = StateFile {
+            digest: digest.to_string(),
+            layers: layers.to_vec(),
+        };
+        let tmp = dir.join("state.json.tmp");
+        fs::write(&tmp, serde_json::to_vec_pretty(&file)?)?;
+        fs::rename(&tmp, dir.join("state.json"))?;
+        Ok(())
+    }
+}
+
+fn untar(archive: &Path, dest: &Path, extra: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new("tar")
+        .arg("-xpf")
+        .arg(archive)
+        .args(extra)
+        .arg("-C")
+        .arg(dest)
+        .status()
+        .context("cannot run tar")?;
+    if !status.success() {
+        bail!(
+            "cannot unpack {} into {} (tar failed)",
+            archive.display(),
+            dest.display()
+        );
+    }
+    Ok(())
+}
+
+/// Removes a tree if it is there.
+pub fn remove_tree(path: &Path) -> anyhow::Result<()> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,102 @@
+//! Writing an image into the OCI layout with the OCI writer (`oci::commit`):
+//! its parent's layer descriptors, byte for byte, plus one layer made from
+//! /emerge-root, the config from image.toml over the parent's, and the input
+//! digest as a manifest annotation.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde_json::Value;
+
+use super::plan::ANNOTATION;
+use crate::layouts::{Compression, ImageSettings};
+use crate::oci::{self, CommitOptions, ImageFlags};
+
+pub struct Layout {
+    pub dir: PathBuf,
+}
+
+/// An image's entry in the layout.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub digest: String,
+    /// The input digest it was built from.
+    pub input: Option<String>,
+}
+
+impl Layout {
+    pub fn open(dir: &Path) -> anyhow::Result<Layout> {
+        oci::Layout::open_or_create(dir)
+            .with_context(|| format!("cannot open the OCI layout {}", dir.display()))?;
+        Ok(Layout {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn find(&self, reference: &str) -> anyhow::Result<Option<Entry>> {
+        let layout = oci::Layout::open(&self.dir)?;
+        let Some(info) = layout.refs()?.into_iter().find(|r| r.name == reference) else {
+            return Ok(None);
+        };
+        let digest = info.manifest.digest().to_string();
+        let manifest = self.blob_json(&digest)?;
+        Ok(Some(Entry {
+            input: manifest["annotations"][ANNOTATION]
+                .as_str()
+                .map(str::to_string),
+            digest,
+        }))
+    }
+
+    pub fn blob_json(&self, digest: &str) -> anyhow::Result<Value> {
+        let layout = oci::Layout::open(&self.dir)?;
+        Ok(serde_json::from_slice(&layout.read_blob(digest)?)?)
+    }
+
+    /// Writes `root` as a layer on top of `parent` (a ref of the layout) with
+    /// the image's config. Returns the manifest's digest and the new
+    /// layer's compressed size.
+    pub fn commit(
+        &self,
+        parent: Option<&str>,
+        root: &Path,
+        image: &ImageSettings,
+        input: &str,
+    ) -> anyhow::Result<(String, u64)> {
+        let mut opts = CommitOptions::new(root, &self.dir, &image.reference);
+        opts.parent = parent.map(str::to_string);
+        opts.compression = match image.compression {
+            Compression::Gzip => oci::Compression::Gzip,
+            Compression::Zstd => oci::Compression::Zstd,
+            Compression::None => oci::Compression::None,
+        };
+        let c = &image.config;
+        opts.flags = ImageFlags {
+            cmd: c.cmd.clone(),
+            entrypoint: c.entrypoint.clone(),
+            env: c.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            labels: c
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            user: c.user.clone(),
+            workdir: c.workdir.clone(),
+            expose: c.ports.clone(),
+            volumes: c.volumes.clone(),
+        };
+        opts.annotations = vec![(ANNOTATION.to_string(), input.to_string())];
+        opts.created = std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|s| s.parse().ok());
+        opts.created_by = format!("kiln build {}: {}", image.id, image.packages.join(" "));
+        let result = oci::commit(&opts).with_context(|| {
+            format!(
+                "cannot write {} into {}",
+                image.reference,
+                self.dir.display()
+            )
+        })?;
+        Ok((result.manifest_digest, result.layer_size))
+    }
+}
