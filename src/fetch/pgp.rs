@@ -505,21 +505,12 @@ fn hex_upper(bytes: &[u8]) -> String {
     })
 }
 
-/// `YYYY-MM-DD` in UTC, without a date crate (civil-from-days, Hinnant).
+/// `YYYY-MM-DD` in UTC.
 fn utc_date(t: SystemTime) -> String {
-    let days = t
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let mut stamp = crate::oci::format_rfc3339(secs);
+    stamp.truncate("YYYY-MM-DD".len());
+    stamp
 }
 
 #[cfg(test)]
