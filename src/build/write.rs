@@ -9,7 +9,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 use super::plan::ANNOTATION;
-use crate::layouts::{Compression, ImageSettings};
+use crate::layouts::ImageSettings;
 use crate::oci::{self, CommitOptions, ImageFlags};
 
 pub struct Layout {
@@ -65,11 +65,7 @@ impl Layout {
     ) -> anyhow::Result<(String, u64)> {
         let mut opts = CommitOptions::new(root, &self.dir, &image.reference);
         opts.parent = parent.map(str::to_string);
-        opts.compression = match image.compression {
-            Compression::Gzip => oci::Compression::Gzip,
-            Compression::Zstd => oci::Compression::Zstd,
-            Compression::None => oci::Compression::None,
-        };
+        opts.compression = image.compression;
         let c = &image.config;
         opts.flags = ImageFlags {
             cmd: c.cmd.clone(),

@@ -14,26 +14,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::fetch::config::Sources;
-
-/// How the image's layer is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    #[default]
-    Gzip,
-    Zstd,
-    None,
-}
-
-impl Compression {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-            Compression::None => "none",
-        }
-    }
-}
+pub use crate::oci::Compression;
 
 /// What the build removes from the image root; `None` inherits.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

@@ -22,8 +22,19 @@ use sha2::{Digest as _, Sha256};
 use super::blob::hex;
 use super::media;
 
-/// How a layer is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+/// How a layer is compressed (also the `compression` key of the stack files).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Deserialize,
+    serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// Read by every consumer (docker-archive, umoci, oci-image-tool).
     #[default]
@@ -35,6 +46,14 @@ pub enum Compression {
 }
 
 impl Compression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::None => "none",
+        }
+    }
+
     pub fn media_type(self) -> &'static str {
         match self {
             Compression::Gzip => media::LAYER_GZIP,
