@@ -477,8 +477,11 @@ fn build_without_a_subuid_range_says_how_to_get_one() {
     );
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("error: user {user} has no subordinate id range in /etc/subuid and /etc/subgid"))
-            && err.contains(&format!("hint: as root: `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}`")),
+        err.contains(&format!(
+            "error: user {user} has no subordinate id range in /etc/subuid and /etc/subgid"
+        )) && err.contains(&format!(
+            "hint: sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}"
+        )),
         "{}",
         describe(&out)
     );

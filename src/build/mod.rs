@@ -11,7 +11,6 @@ pub mod inputs;
 pub mod plan;
 pub mod run;
 pub mod state;
-pub mod userns;
 pub mod write;
 
 use std::fs;
@@ -24,7 +23,8 @@ use crate::error::hinted;
 use crate::graph::{Node, Reason, Stack, Step};
 use crate::layouts::{BuildContainer, Overrides, ProjectSettings};
 use crate::printer::Printer;
-use run::{Bind, Container};
+use crate::runtime::{Network, Runtime};
+use run::Container;
 use state::{State, Store};
 use write::Layout;
 
@@ -60,6 +60,7 @@ struct Ctx<'a> {
     bob_digest: String,
     options: &'a Options,
     printer: &'a Printer,
+    rt: &'a Runtime,
 }
 
 /// Builds the steps in order; stops at the first failure.
@@ -68,6 +69,7 @@ pub fn build(
     steps: &[Step],
     overrides: &Overrides,
     options: &Options,
+    rt: &Runtime,
     printer: &Printer,
 ) -> anyhow::Result<Vec<Outcome>> {
     let settings = stack.project.settings(overrides);
@@ -97,6 +99,7 @@ pub fn build(
         settings,
         options,
         printer,
+        rt,
     };
     steps.iter().map(|step| ctx.step(step)).collect()
 }
@@ -360,77 +363,41 @@ impl Ctx<'_> {
         let out = scratch.join("out");
         fs::create_dir_all(&root)?;
         fs::create_dir_all(&out)?;
-        let chost = "default";
-        let binpkgs = self.settings.cache.join("binpkgs").join(chost);
-        let distfiles = self.settings.cache.join("distfiles");
-        fs::create_dir_all(&binpkgs)?;
-        fs::create_dir_all(&distfiles)?;
-        let logs = self.settings.cache.join("logs");
-        fs::create_dir_all(&logs)?;
-        let log = logs.join(format!("{}.log", job.state_name));
-        let mut binds = vec![
-            Bind {
-                src: config,
-                dst: "/config",
-                writable: false,
-            },
-            Bind {
-                src: root.clone(),
-                dst: "/emerge-root",
-                writable: true,
-            },
-            Bind {
-                src: out.clone(),
-                dst: "/kiln/out",
-                writable: true,
-            },
-            Bind {
-                src: self.bob_core.clone(),
-                dst: "/kiln/bob-core",
-                writable: false,
-            },
-            Bind {
-                src: binpkgs,
-                dst: "/var/cache/binpkgs",
-                writable: true,
-            },
-            Bind {
-                src: distfiles,
-                dst: "/var/cache/distfiles",
-                writable: true,
-            },
-        ];
-        if let Some(parent_out) = &job.parent_out {
-            binds.push(Bind {
-                src: parent_out.clone(),
-                dst: "/kiln/parent",
-                writable: false,
-            });
-        }
-        let env = vec![
-            ("HOME".into(), "/root".into()),
-            ("TERM".into(), "dumb".into()),
-            ("LC_ALL".into(), "C.UTF-8".into()),
-            (
-                "PATH".into(),
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-            ),
-            ("KILN_IMAGE".into(), job.node.id().to_string()),
-            ("KILN_PACKAGES".into(), job.packages.join(" ")),
-            ("KILN_KEEP".into(), job.keep.join(",")),
-            ("KILN_JOBS".into(), self.options.jobs.max(1).to_string()),
-        ];
-        let container = Container {
-            lowers: job.lower.layers.clone(),
-            scratch: scratch.to_path_buf(),
-            binds,
-            env,
-            args: vec!["/bin/bash".into(), "/kiln/bob-core/build-root.sh".into()],
-            log: log.clone(),
-            live: self.options.live,
+        let mounts = run::Mounts {
+            config,
+            root: root.clone(),
+            out: out.clone(),
+            bob_core: self.bob_core.clone(),
+            binpkgs: self.settings.cache.join("binpkgs").join("default"),
+            distfiles: self.settings.cache.join("distfiles"),
+            parent_out: job.parent_out.clone(),
         };
-        let status = container.run()?;
-        if !status.success() {
+        let logs = self.settings.cache.join("logs");
+        for dir in [&mounts.binpkgs, &mounts.distfiles, &logs] {
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let log = logs.join(format!("{}.log", job.state_name));
+        let upper = scratch.join("upper");
+        let container = Container {
+            lowers: &job.lower.layers,
+            upper: &upper,
+            mounts: &mounts,
+            job: run::Job {
+                image: job.node.id(),
+                packages: &job.packages,
+                keep: &job.keep,
+                jobs: self.options.jobs,
+            },
+            log: &log,
+            live: self.options.live,
+            network: if self.options.offline {
+                Network::None
+            } else {
+                Network::Host
+            },
+        };
+        let code = container.run(self.rt, self.printer)?;
+        if code != 0 {
             let failure = fs::read_to_string(out.join("failure.txt")).unwrap_or_default();
             let detail = if failure.trim().is_empty() {
                 tail(&log, 15)
@@ -439,7 +406,7 @@ impl Ctx<'_> {
             };
             return Err(hinted(
                 format!(
-                    "building {} {} failed ({status}):\n{detail}",
+                    "building {} {} failed (exit {code}):\n{detail}",
                     job.node.kind(),
                     job.node
                 ),
@@ -506,4 +473,24 @@ pub fn human_size(bytes: u64) -> String {
         size /= 1024.0;
     }
     unreachable!()
+}
+
+/// Enters kiln's user namespace for the build (the runtime's), before any
+/// thread starts. Real root maps container root to itself; a user needs a
+/// subordinate id range, as Portage chowns files to its own users.
+pub fn enter_runtime(cache: &Path) -> anyhow::Result<Runtime> {
+    let scratch = cache.join("scratch");
+    fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
+    let is_root = nix::unistd::geteuid().is_root() && crate::runtime::userns::in_initial_userns();
+    let rt = Runtime::enter(is_root, &scratch)?;
+    if rt.ns.mode == crate::runtime::userns::Mode::Single {
+        return Err(hinted(
+            format!(
+                "user {} has no subordinate id range in /etc/subuid and /etc/subgid: a rootless build needs one (Portage chowns files to its own users)",
+                rt.ns.user
+            ),
+            crate::runtime::preflight::subid_fix(&rt.ns.user),
+        ));
+    }
+    Ok(rt)
 }

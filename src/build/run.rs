@@ -1,132 +1,108 @@
-//! One build container: build-root.sh on an overlay of a builder state.
-//!
-//! Adapter until the runtime module (issue 4) lands on this branch: as root,
-//! `unshare` gives the build a private mount and PID namespace, the overlay
-//! and the bind mounts are made there and the command runs chrooted; nothing
-//! stays mounted when it ends, however it ends. The rootless libcontainer
-//! runner replaces this behind the same `Container`.
-//! The output goes to the image's log file, and to stderr with `-v`.
+//! One build container: bob-core's build-root.sh on an overlay of a builder
+//! state, run by kiln's runtime (libcontainer, in kiln's user namespace),
+//! with the mounts and environment of bob-core's contract
+//! (bob-core/README.md). The container's changes stay in `upper`: the next
+//! builder state's layer. The output goes to the image's log file, and to the
+//! terminal with `-v`.
 
-use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use crate::printer::Printer;
+use crate::runtime::{Bind, Network, RunOptions, Runtime};
 
-/// A bind mount into the container.
-#[derive(Debug, Clone)]
-pub struct Bind {
-    pub src: PathBuf,
-    pub dst: &'static str,
-    pub writable: bool,
-}
-
+/// The host dirs bob-core's contract mounts, by their container path.
 #[derive(Debug)]
-pub struct Container {
-    /// The builder state's layers, bottom first.
-    pub lowers: Vec<PathBuf>,
-    /// Scratch dir holding upper/, work/ and rootfs/.
-    pub scratch: PathBuf,
-    pub binds: Vec<Bind>,
-    pub env: Vec<(String, String)>,
-    pub args: Vec<String>,
-    pub log: PathBuf,
-    pub live: bool,
+pub struct Mounts {
+    /// The image's or builder's files (build.sh, image.toml…), read-only.
+    pub config: PathBuf,
+    /// The empty root packages are emerged into: the image's new layer.
+    pub root: PathBuf,
+    /// build-root.sh's reports (package.installed, PACKAGES.md, failure.txt).
+    pub out: PathBuf,
+    pub bob_core: PathBuf,
+    /// Shared by every build of the same CHOST.
+    pub binpkgs: PathBuf,
+    pub distfiles: PathBuf,
+    /// The parent image's reports (its package.installed becomes
+    /// package.provided), read-only.
+    pub parent_out: Option<PathBuf>,
 }
 
-const SETUP: &str = r#"
-set -e
-exec 2>&1
-s=$1 lowers=$2 extra=$3 n=$4
-shift 4
-r=$s/rootfs
-mount -t overlay overlay -o "lowerdir=$lowers,upperdir=$s/upper,workdir=$s/work$extra" "$r"
-mount -t proc proc "$r/proc"
-mkdir -p "$r/dev" "$r/tmp" "$r/var/tmp"
-mount -t tmpfs -o mode=755 dev "$r/dev"
-for d in null zero full random urandom tty; do
-  touch "$r/dev/$d"
-  mount --bind "/dev/$d" "$r/dev/$d"
-done
-mkdir -p "$r/dev/shm" "$r/dev/pts"
-mount -t tmpfs shm "$r/dev/shm"
-ln -s /proc/self/fd "$r/dev/fd"
-mount -t tmpfs -o mode=1777 tmp "$r/tmp"
-mount -t tmpfs -o mode=1777 vartmp "$r/var/tmp"
-while [ "$n" -gt 0 ]; do
-  mkdir -p "$r$2"
-  mount --bind "$1" "$r$2"
-  [ "$3" = rw ] || mount -o remount,bind,ro "$r$2"
-  shift 3
-  n=$((n - 1))
-done
-[ "$1" = -- ] && shift
-env_args=()
-while [ "$1" != -- ]; do env_args+=("$1"); shift; done
-shift
-exec chroot "$r" /usr/bin/env -i "${env_args[@]}" "$@"
-"#;
+/// What build-root.sh is told through its environment.
+#[derive(Debug)]
+pub struct Job<'a> {
+    pub image: &'a str,
+    pub packages: &'a [String],
+    pub keep: &'a [String],
+    /// Parallel jobs inside the build (emerge --jobs).
+    pub jobs: usize,
+}
 
-impl Container {
-    /// Runs the container to its end; the output is in the log file.
-    pub fn run(&self) -> anyhow::Result<ExitStatus> {
-        for dir in ["upper", "work", "rootfs"] {
-            fs::create_dir_all(self.scratch.join(dir))?;
+pub struct Container<'a> {
+    /// The builder state's layers, bottom first.
+    pub lowers: &'a [PathBuf],
+    pub upper: &'a Path,
+    pub mounts: &'a Mounts,
+    pub job: Job<'a>,
+    pub log: &'a Path,
+    pub live: bool,
+    /// The host's network, for Portage to download distfiles from the
+    /// mirrors of make.conf; `--offline` builds get only `lo`.
+    pub network: Network,
+}
+
+pub const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+impl Container<'_> {
+    /// Runs build-root.sh to its end and returns its exit code.
+    pub fn run(&self, rt: &Runtime, printer: &Printer) -> anyhow::Result<i32> {
+        let m = self.mounts;
+        let mut binds = vec![
+            bind(&m.config, "/config", false),
+            bind(&m.root, "/emerge-root", true),
+            bind(&m.out, "/kiln/out", true),
+            bind(&m.bob_core, "/kiln/bob-core", false),
+            bind(&m.binpkgs, "/var/cache/binpkgs", true),
+            bind(&m.distfiles, "/var/cache/distfiles", true),
+        ];
+        if let Some(parent_out) = &m.parent_out {
+            binds.push(bind(parent_out, "/kiln/parent", false));
         }
-        let lowers: Vec<String> = self
-            .lowers
-            .iter()
-            .rev()
-            .map(|l| l.display().to_string())
-            .collect();
-        let lowers = lowers.join(":");
-        if lowers.contains(',') {
-            bail!("the cache path holds a comma, which overlayfs cannot take: {lowers}");
+        let job = &self.job;
+        let mut env = vec![
+            "HOME=/root".to_string(),
+            "TERM=dumb".into(),
+            "LC_ALL=C.UTF-8".into(),
+            PATH.into(),
+            format!("KILN_IMAGE={}", job.image),
+            format!("KILN_PACKAGES={}", job.packages.join(" ")),
+            format!("KILN_KEEP={}", job.keep.join(",")),
+            format!("KILN_JOBS={}", job.jobs.max(1)),
+        ];
+        if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
+            env.push(format!("SOURCE_DATE_EPOCH={epoch}"));
         }
-        let mut cmd = Command::new("unshare");
-        cmd.args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--pid",
-            "--fork",
-            "--kill-child",
-        ])
-        .args(["--", "/bin/bash", "-c", SETUP, "kiln-build"])
-        .arg(&self.scratch)
-        .arg(&lowers)
-        .arg(if super::userns::inside() {
-            ",userxattr"
-        } else {
-            ""
-        })
-        .arg(self.binds.len().to_string());
-        for bind in &self.binds {
-            cmd.arg(&bind.src)
-                .arg(bind.dst)
-                .arg(if bind.writable { "rw" } else { "ro" });
-        }
-        cmd.arg("--");
-        cmd.args(self.env.iter().map(|(k, v)| format!("{k}={v}")));
-        cmd.arg("--").args(&self.args);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = cmd
-            .spawn()
-            .context("cannot run unshare (util-linux) for the build container")?;
-        let mut log = File::create(&self.log)
-            .with_context(|| format!("cannot create the log file {}", self.log.display()))?;
-        let stdout = child.stdout.take().context("no output pipe")?;
-        for line in BufReader::new(stdout).split(b'\n') {
-            let mut line = line?;
-            line.push(b'\n');
-            log.write_all(&line)?;
-            if self.live {
-                std::io::stderr().write_all(&line)?;
-            }
-        }
-        Ok(child.wait()?)
+        let _ = std::fs::remove_file(self.log);
+        let opts = RunOptions {
+            layers: self.lowers.iter().rev().cloned().collect(),
+            upper: Some(self.upper.to_path_buf()),
+            args: vec!["/bin/bash".into(), "/kiln/bob-core/build-root.sh".into()],
+            env,
+            cwd: "/".into(),
+            binds,
+            network: self.network,
+            log: Some(self.log.to_path_buf()),
+            silent: !self.live,
+            ..Default::default()
+        };
+        Ok(rt.run(&opts, printer)?.code)
+    }
+}
+
+pub fn bind(host: &Path, container: &str, writable: bool) -> Bind {
+    Bind {
+        host: host.to_path_buf(),
+        container: PathBuf::from(container),
+        readonly: !writable,
     }
 }

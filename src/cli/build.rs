@@ -70,9 +70,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let overrides = args.overrides();
     if !args.dry_run {
         build::find_bob_core(&stack.project.root)?;
-        if let Some(code) = build::userns::reexec()? {
-            return Ok(code);
-        }
+        let rt = build::enter_runtime(&stack.project.settings(&overrides).cache)?;
         let options = build::Options {
             force: args.force,
             force_all: args.force_all,
@@ -80,7 +78,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
             jobs: args.jobs,
             live: printer.is_verbose(),
         };
-        let outcomes = build::build(&stack, &steps, &overrides, &options, printer)?;
+        let outcomes = build::build(&stack, &steps, &overrides, &options, &rt, printer)?;
         summary(printer, &outcomes);
         return Ok(ExitCode::SUCCESS);
     }
