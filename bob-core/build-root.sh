@@ -11,6 +11,8 @@
 #  6. finish_rootfs_build hook
 #  7. package lists, PACKAGES.md and sbom.json into $KILN_OUT
 #  8. slim the root (headers, static libs, docs, man, info, locales, vdb)
+# With KILN_FETCH_ONLY=1 (kiln fetch) it stops after step 4 and only
+# downloads the distfiles step 5 would need.
 set -eEuo pipefail
 
 _BOB_DIR=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
@@ -82,6 +84,16 @@ if declare -F configure_rootfs_build >/dev/null; then
 fi
 
 read -r -a pkgs <<<"$packages"
+if [ "${KILN_FETCH_ONLY:-}" = 1 ]; then
+  # kiln fetch: the distfiles of everything the build would emerge into the
+  # empty root (parents' packages too, as nothing is provided), and of build
+  # dependencies the builder lacks; nothing is built or written to the root.
+  step "emerge --fetchonly ${pkgs[*]}"
+  [ ${#pkgs[@]} -eq 0 ] || "$_emerge_bin" --root="$_EMERGE_ROOT" --fetchonly --color=n \
+    --verbose "${pkgs[@]}" 2>&1 | tee "$_OUT/emerge.log"
+  bob_msg "fetched: $_IMAGE"
+  exit 0
+fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   step "emerge ${pkgs[*]}"
   rc=0

@@ -1,7 +1,7 @@
 //! Tests for build: the test world every build test stands on
 //! (`scripts/test-world/selftest`), bob-core, the script kiln runs in each
 //! build container (`bob-core/tests/`), and `kiln build` end to end on
-//! layouts/demo with the real test world.
+//! layouts/demo with the real test world (its air-gapped variant: offline.rs).
 
 use crate::util::{describe, kiln, require_env, require_tool, run_err, run_ok, stderr, tempdir};
 use serde_json::Value;
@@ -14,7 +14,7 @@ fn repo_path(rel: &str) -> PathBuf {
 }
 
 /// The chroot tests need root; `scripts/test` runs the suite as root.
-fn require_root() -> bool {
+pub(crate) fn require_root() -> bool {
     let out = Command::new("id").arg("-u").output().expect("run id -u");
     let root = String::from_utf8_lossy(&out.stdout).trim() == "0";
     if !root {
@@ -83,7 +83,7 @@ fn demo_project(dir: &Path, world: &str) {
     );
 }
 
-fn demo_project_from(dir: &Path, _world: &str, mirror: &str, keys: &str) {
+pub(crate) fn demo_project_from(dir: &Path, _world: &str, mirror: &str, keys: &str) {
     fs::create_dir_all(dir.join("layouts")).unwrap();
     for (from, to) in [("layouts/demo", "layouts/"), ("bob-core", ".")] {
         run_ok(
@@ -102,7 +102,7 @@ fn demo_project_from(dir: &Path, _world: &str, mirror: &str, keys: &str) {
     .unwrap();
 }
 
-fn build(project: &Path, args: &[&str]) -> Command {
+pub(crate) fn build(project: &Path, args: &[&str]) -> Command {
     let mut cmd = kiln();
     cmd.arg("build").args(args).arg("--project").arg(project);
     cmd

@@ -7,4 +7,5 @@ mod build;
 mod fetch;
 mod layouts;
 mod oci;
+mod offline;
 mod runtime;

@@ -7,6 +7,7 @@
 //! as the next builder state (state). A failed build changes neither the
 //! layout nor any builder state.
 
+pub mod distfiles;
 pub mod inputs;
 pub mod plan;
 pub mod run;
@@ -61,6 +62,8 @@ struct Ctx<'a> {
     options: &'a Options,
     printer: &'a Printer,
     rt: &'a Runtime,
+    /// GENTOO_MIRRORS for the build containers.
+    mirrors: String,
 }
 
 /// Builds the steps in order; stops at the first failure.
@@ -88,6 +91,7 @@ pub fn build(
     let base = store.base(&inputs, printer)?;
     let layout = Layout::open(&settings.layout)?;
     let ctx = Ctx {
+        mirrors: gentoo_mirrors(&settings.sources),
         stack,
         overrides,
         store,
@@ -255,14 +259,9 @@ impl Ctx<'_> {
             .project
             .image_settings(id, self.overrides)
             .with_context(|| format!("no image {id}"))?;
-        let lower = match &image.build_container {
-            BuildContainer::Stage3 => self.base.clone(),
-            BuildContainer::Builder(b) => {
-                self.state(&state::builder_state(b), &format!("builder {b}"))?
-            }
-            BuildContainer::ParentState(p) => {
-                self.state(&state::image_state(p), &format!("image {p}"))?
-            }
+        let lower = match build_state(&image.build_container) {
+            Some((name, what)) => self.state(&name, &what)?,
+            None => self.base.clone(),
         };
         let (parent_manifest, parent_ref, parent_out) = match &image.parent {
             Some(p) => {
@@ -350,33 +349,15 @@ impl Ctx<'_> {
         image: Option<(&crate::layouts::ImageSettings, Option<&str>)>,
         scratch: &Path,
     ) -> anyhow::Result<(Option<u64>, Option<usize>)> {
-        fs::create_dir_all(scratch)?;
-        let config = scratch.join("config");
-        copy_dir(&job.dir, &config)?;
-        if !config.join("build.sh").exists() {
-            fs::write(
-                config.join("build.sh"),
-                "# no build.sh: the packages of image.toml only\n",
-            )?;
-        }
-        let root = scratch.join("root");
-        let out = scratch.join("out");
-        fs::create_dir_all(&root)?;
-        fs::create_dir_all(&out)?;
-        let mounts = run::Mounts {
-            config,
-            root: root.clone(),
-            out: out.clone(),
-            bob_core: self.bob_core.clone(),
-            binpkgs: self.settings.cache.join("binpkgs").join("default"),
-            distfiles: self.settings.cache.join("distfiles"),
-            parent_out: job.parent_out.clone(),
-        };
-        let logs = self.settings.cache.join("logs");
-        for dir in [&mounts.binpkgs, &mounts.distfiles, &logs] {
-            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let log = logs.join(format!("{}.log", job.state_name));
+        let mounts = prepare(
+            &self.settings.cache,
+            &job.dir,
+            scratch,
+            &self.bob_core,
+            job.parent_out.clone(),
+        )?;
+        let (root, out) = (mounts.root.clone(), mounts.out.clone());
+        let log = log_file(&self.settings.cache, &job.state_name)?;
         let upper = scratch.join("upper");
         let container = Container {
             lowers: &job.lower.layers,
@@ -387,14 +368,12 @@ impl Ctx<'_> {
                 packages: &job.packages,
                 keep: &job.keep,
                 jobs: self.options.jobs,
+                fetch_only: false,
             },
             log: &log,
             live: self.options.live,
-            network: if self.options.offline {
-                Network::None
-            } else {
-                Network::Host
-            },
+            network: network(self.options.offline),
+            mirrors: &self.mirrors,
         };
         let code = container.run(self.rt, self.printer)?;
         if code != 0 {
@@ -436,6 +415,83 @@ impl Ctx<'_> {
         )?;
         Ok(result)
     }
+}
+
+/// Which builder state an image builds in, and how to name it in errors;
+/// `None` for the stage3 base.
+fn build_state(container: &BuildContainer) -> Option<(String, String)> {
+    match container {
+        BuildContainer::Stage3 => None,
+        BuildContainer::Builder(b) => Some((state::builder_state(b), format!("builder {b}"))),
+        BuildContainer::ParentState(p) => Some((state::image_state(p), format!("image {p}"))),
+    }
+}
+
+/// A build's scratch dir: a copy of its files (with an empty build.sh if it
+/// has none), the empty root and the report dir, and the shared caches.
+fn prepare(
+    cache: &Path,
+    dir: &Path,
+    scratch: &Path,
+    bob_core: &Path,
+    parent_out: Option<PathBuf>,
+) -> anyhow::Result<run::Mounts> {
+    fs::create_dir_all(scratch)?;
+    let config = scratch.join("config");
+    copy_dir(dir, &config)?;
+    if !config.join("build.sh").exists() {
+        fs::write(
+            config.join("build.sh"),
+            "# no build.sh: the packages of image.toml only\n",
+        )?;
+    }
+    let mounts = run::Mounts {
+        config,
+        root: scratch.join("root"),
+        out: scratch.join("out"),
+        bob_core: bob_core.to_path_buf(),
+        binpkgs: cache.join("binpkgs").join("default"),
+        distfiles: cache.join("distfiles"),
+        parent_out,
+    };
+    for dir in [
+        &mounts.root,
+        &mounts.out,
+        &mounts.binpkgs,
+        &mounts.distfiles,
+    ] {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    Ok(mounts)
+}
+
+/// The log file of a build container, in the cache's logs/.
+fn log_file(cache: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let logs = cache.join("logs");
+    fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    Ok(logs.join(format!("{name}.log")))
+}
+
+/// The host's network, for Portage to download distfiles; only `lo` offline.
+fn network(offline: bool) -> Network {
+    if offline {
+        Network::None
+    } else {
+        Network::Host
+    }
+}
+
+/// The `http(s)://` mirrors of `[sources]`, as Portage's GENTOO_MIRRORS
+/// (a Gentoo mirror serves distfiles/ beside releases/ and snapshots/);
+/// local mirrors' distfiles are copied into the cache instead (inputs.rs).
+fn gentoo_mirrors(sources: &crate::fetch::Sources) -> String {
+    let remote: Vec<&str> = sources
+        .mirrors
+        .iter()
+        .map(String::as_str)
+        .filter(|m| m.starts_with("http://") || m.starts_with("https://"))
+        .collect();
+    remote.join(" ")
 }
 
 fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {

@@ -36,6 +36,8 @@ pub struct Job<'a> {
     pub keep: &'a [String],
     /// Parallel jobs inside the build (emerge --jobs).
     pub jobs: usize,
+    /// Only download the distfiles the build would need (`kiln fetch`).
+    pub fetch_only: bool,
 }
 
 pub struct Container<'a> {
@@ -49,6 +51,8 @@ pub struct Container<'a> {
     /// The host's network, for Portage to download distfiles from the
     /// mirrors of make.conf; `--offline` builds get only `lo`.
     pub network: Network,
+    /// GENTOO_MIRRORS, space separated (may be empty).
+    pub mirrors: &'a str,
 }
 
 pub const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -79,6 +83,12 @@ impl Container<'_> {
             format!("KILN_KEEP={}", job.keep.join(",")),
             format!("KILN_JOBS={}", job.jobs.max(1)),
         ];
+        if job.fetch_only {
+            env.push("KILN_FETCH_ONLY=1".into());
+        }
+        if !self.mirrors.is_empty() {
+            env.push(format!("GENTOO_MIRRORS={}", self.mirrors));
+        }
         if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
             env.push(format!("SOURCE_DATE_EPOCH={epoch}"));
         }

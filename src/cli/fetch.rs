@@ -1,17 +1,26 @@
 //! `kiln fetch`: bring the pinned stage3 and snapshot into the cache,
-//! verified, and optionally write them as a mirror for an air-gapped machine.
+//! verified, then the distfiles of the stack's images (Portage's own
+//! `emerge --fetchonly` in the builder), and optionally write all of it as
+//! a mirror for an air-gapped machine.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::build;
 use crate::fetch::{self, Fetcher, Lock, Options};
+use crate::graph::Stack;
+use crate::layouts::Overrides;
 use crate::printer::Printer;
+
+use super::project::ProjectArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
   kiln fetch
-  kiln fetch --to /media/usb/mirror   # then offline: mirrors = [\"file:///media/usb/mirror\"]
-  kiln fetch --offline
+  kiln fetch --to /media/usb/mirror   # then, air-gapped: mirrors = [\"file:///media/usb/mirror\"]
+                                      # and kiln build --offline
+  kiln fetch demo/hello               # the distfiles of one image (and its parents)
+  kiln fetch --offline                # check that everything is in the cache
 
 Environment:
   KILN_CACHE_DIR      the download cache (default $XDG_CACHE_HOME/kiln or ~/.cache/kiln)
@@ -21,15 +30,21 @@ Environment:
 ///
 /// Prints the cached paths of the stage3 and the snapshot on stdout. Without
 /// a kiln.lock, the latest inputs are pinned first (as `kiln update` does).
+/// In a project with images, the source tarballs (distfiles) of those images
+/// are fetched too, by Portage in the build container (rootless: needs a
+/// subordinate id range, as `kiln build` does).
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct Args {
+    /// Images or namespaces whose distfiles to fetch [default: all].
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
     /// The project's kiln.toml (kiln.lock is read from its directory).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Also write the files, signatures and checksums as a Gentoo-shaped
-    /// mirror in DIR, with a copy of kiln.lock, to carry to a machine
-    /// without network.
+    /// Also write the files, signatures, checksums and distfiles as a
+    /// Gentoo-shaped mirror in DIR, with a copy of kiln.lock, to carry to a
+    /// machine without network.
     #[arg(long, value_name = "DIR")]
     pub to: Option<PathBuf>,
     /// Never touch the network: use the cache and file:// or directory mirrors.
@@ -39,17 +54,58 @@ pub struct Args {
 
 pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let (dir, sources) = fetch::config::load(args.config.as_deref())?;
+    let stack = load_stack(&dir, printer)?;
+    let overrides = Overrides::default();
+    let settings = stack.as_ref().map(|s| s.project.settings(&overrides));
+    // Nothing may start a thread before this: entering needs one thread.
+    let rt = match &settings {
+        Some(settings) => Some(build::enter_runtime(&settings.cache)?),
+        None => None,
+    };
     let options = Options {
         offline: args.offline,
-        cache_dir: None,
+        cache_dir: settings.as_ref().map(|s| s.cache.join("downloads")),
     };
     let inputs = fetch::inputs(&dir, &sources, &options, printer)?;
+    let distfiles = match (&stack, &rt) {
+        (Some(stack), Some(rt)) => {
+            let steps = stack.plan(&args.targets, false)?;
+            Some(build::distfiles::fetch(
+                stack,
+                &steps,
+                &overrides,
+                rt,
+                args.offline,
+                printer.is_verbose(),
+                printer,
+            )?)
+        }
+        _ => None,
+    };
     if let Some(to) = &args.to {
         let fetcher = Fetcher::new(&dir, &sources, &options, printer)?;
         fetcher.export(&inputs, to)?;
         Lock::write(&inputs.lock, to)?;
+        if let Some(distfiles) = &distfiles {
+            let count = build::distfiles::export(distfiles, to)?;
+            printer.status("Exported", format!("{count} distfiles to {}", to.display()));
+        }
     }
     printer.out(format!("stage3 {}", inputs.stage3.display()));
     printer.out(format!("snapshot {}", inputs.snapshot.display()));
+    if let Some(distfiles) = distfiles {
+        printer.out(format!("distfiles {}", distfiles.display()));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The project's stack when it has images: a kiln.toml beside `layouts/`.
+fn load_stack(dir: &std::path::Path, printer: &Printer) -> anyhow::Result<Option<Stack>> {
+    if !dir.join("layouts").is_dir() {
+        return Ok(None);
+    }
+    let project = ProjectArgs {
+        project: Some(dir.to_path_buf()),
+    };
+    project.load_valid(printer).map(Some)
 }

@@ -1,0 +1,144 @@
+//! The distfiles of a stack, for `kiln fetch`: every image's build-root.sh
+//! runs once with `KILN_FETCH_ONLY=1` (its build.sh hooks, then
+//! `emerge --fetchonly` into an empty root) in a throwaway container over
+//! the builder state it would build in, so Portage itself picks the source
+//! tarballs for the USE flags the image asks for and verifies them against
+//! the Manifests. They land in the shared distfiles cache, and `--to`
+//! copies them into the mirror dir, so `kiln build --offline` on an
+//! air-gapped machine finds them there.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::{
+    Container, build_state, find_bob_core, gentoo_mirrors, inputs, log_file, network, prepare, run,
+    state, tail,
+};
+use crate::error::hinted;
+use crate::graph::{Node, Stack, Step};
+use crate::layouts::Overrides;
+use crate::printer::Printer;
+use crate::runtime::Runtime;
+
+/// Downloads the distfiles of every image in `steps` into the cache's
+/// distfiles/ and returns that dir; `offline`, only checks they are there.
+pub fn fetch(
+    stack: &Stack,
+    steps: &[Step],
+    overrides: &Overrides,
+    rt: &Runtime,
+    offline: bool,
+    live: bool,
+    printer: &Printer,
+) -> anyhow::Result<std::path::PathBuf> {
+    let settings = stack.project.settings(overrides);
+    let bob_core = find_bob_core(&settings.root)?;
+    let inputs = inputs::resolve(
+        &settings.root,
+        &settings.sources,
+        &settings.cache,
+        offline,
+        printer,
+    )?;
+    let store = state::Store::open(&settings.cache)?;
+    let base = store.base(&inputs, printer)?;
+    let mirrors = gentoo_mirrors(&settings.sources);
+    for step in steps {
+        let Node::Image(id) = &step.node else {
+            continue;
+        };
+        let image = stack
+            .project
+            .image_settings(id, overrides)
+            .with_context(|| format!("no image {id}"))?;
+        // A builder state not built yet: its image's hooks still run, on the base.
+        let lower = build_state(&image.build_container)
+            .and_then(|(name, _)| store.get(&name))
+            .unwrap_or_else(|| base.clone());
+        let name = format!("fetch-{}", state::image_state(id));
+        let scratch = settings.cache.join("work").join(&name);
+        state::remove_tree(&scratch)?;
+        printer.status("Fetching", format!("distfiles of image {id}"));
+        let result = (|| {
+            let mounts = prepare(&settings.cache, &image.dir, &scratch, &bob_core, None)?;
+            let log = log_file(&settings.cache, &name)?;
+            let container = Container {
+                lowers: &lower.layers,
+                upper: &scratch.join("upper"),
+                mounts: &mounts,
+                job: run::Job {
+                    image: id,
+                    packages: &image.packages,
+                    keep: &image.keep,
+                    jobs: 1,
+                    fetch_only: true,
+                },
+                log: &log,
+                live,
+                network: network(offline),
+                mirrors: &mirrors,
+            };
+            let code = container.run(rt, printer)?;
+            if code != 0 {
+                return Err(hinted(
+                    format!(
+                        "fetching the distfiles of image {id} failed (exit {code}):\n{}",
+                        tail(&log, 15)
+                    ),
+                    format!(
+                        "the full log is {}; check the mirrors of [sources] (Portage's GENTOO_MIRRORS: {})",
+                        log.display(),
+                        if mirrors.is_empty() { "none" } else { &mirrors }
+                    ),
+                ));
+            }
+            Ok(())
+        })();
+        let cleanup = state::remove_tree(&scratch);
+        result?;
+        cleanup?;
+    }
+    Ok(settings.cache.join("distfiles"))
+}
+
+/// Copies the distfiles into `mirror`/distfiles/ with a flat layout.conf,
+/// the shape Portage reads from a mirror (and inputs.rs from a local one).
+pub fn export(distfiles: &Path, mirror: &Path) -> anyhow::Result<usize> {
+    let to = mirror.join("distfiles");
+    fs::create_dir_all(&to).with_context(|| format!("cannot create {}", to.display()))?;
+    let mut count = 0;
+    for entry in
+        fs::read_dir(distfiles).with_context(|| format!("cannot read {}", distfiles.display()))?
+    {
+        let entry = entry?;
+        let name = entry.file_name();
+        // Portage's partial downloads and lock files are not distfiles.
+        let partial = name.to_string_lossy().ends_with(".__download__")
+            || name.to_string_lossy().starts_with('.');
+        if !entry.file_type()?.is_file() || partial {
+            continue;
+        }
+        let dest = to.join(&name);
+        let same = dest
+            .metadata()
+            .is_ok_and(|m| m.len() == entry.metadata().map(|e| e.len()).unwrap_or(0));
+        if !same {
+            let tmp = to.join(format!(".{}.kiln-new", name.to_string_lossy()));
+            fs::copy(entry.path(), &tmp)
+                .and_then(|_| fs::rename(&tmp, &dest))
+                .with_context(|| {
+                    format!(
+                        "cannot copy {} to {}",
+                        entry.path().display(),
+                        dest.display()
+                    )
+                })?;
+        }
+        count += 1;
+    }
+    fs::write(to.join("layout.conf"), "[structure]\n0=flat\n")
+        .with_context(|| format!("cannot write {}", to.join("layout.conf").display()))?;
+    Ok(count)
+}
