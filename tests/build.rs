@@ -14,7 +14,7 @@ fn repo_path(rel: &str) -> PathBuf {
 }
 
 /// The chroot tests need root; `scripts/test` runs the suite as root.
-pub(crate) fn require_root() -> bool {
+fn require_root() -> bool {
     let out = Command::new("id").arg("-u").output().expect("run id -u");
     let root = String::from_utf8_lossy(&out.stdout).trim() == "0";
     if !root {
@@ -74,6 +74,19 @@ fn bob_core_builds_a_stack_in_the_stand_in_stage3() {
 
 /// A project holding a copy of layouts/demo and bob-core, building from the
 /// test world's signed mirror into `oci/`, with its cache inside.
+/// As root, with the test world: a temp dir holding `project/`, a copy of
+/// layouts/demo and bob-core on the world's mirror; `None` when skipped.
+pub(crate) fn root_demo_project() -> Option<(tempfile::TempDir, PathBuf, String)> {
+    let world = require_env("KILN_TEST_WORLD")?;
+    if !require_root() {
+        return None;
+    }
+    let tmp = tempdir();
+    let project = tmp.path().join("project");
+    demo_project(&project, &world);
+    Some((tmp, project, world))
+}
+
 fn demo_project(dir: &Path, world: &str) {
     demo_project_from(
         dir,
@@ -83,7 +96,7 @@ fn demo_project(dir: &Path, world: &str) {
     );
 }
 
-pub(crate) fn demo_project_from(dir: &Path, _world: &str, mirror: &str, keys: &str) {
+fn demo_project_from(dir: &Path, _world: &str, mirror: &str, keys: &str) {
     fs::create_dir_all(dir.join("layouts")).unwrap();
     for (from, to) in [("layouts/demo", "layouts/"), ("bob-core", ".")] {
         run_ok(

@@ -7,23 +7,17 @@
 
 use std::fs;
 
-use crate::build::{build, demo_project_from, require_root};
+use crate::build::{build, root_demo_project};
 use crate::util::fetch::PythonServer;
-use crate::util::{describe, kiln, require_env, run_ok, stderr, stdout, tempdir};
+use crate::util::{describe, kiln, run_ok, stderr, stdout};
 
 #[test]
 fn fetch_to_a_dir_then_build_offline_with_the_mirror_stopped() {
-    let Some(world) = require_env("KILN_TEST_WORLD") else {
+    let Some((tmp, project, world)) = root_demo_project() else {
         return;
     };
-    if !require_root() {
-        return;
-    }
-    let tmp = tempdir();
-    let project = tmp.path().join("project");
     let usb = tmp.path().join("usb");
     let mut server = PythonServer::start(&std::path::Path::new(&world).join("mirror"));
-    demo_project_from(&project, &world, "", &format!("{world}/keys"));
     let config = |mirror: &str| {
         fs::write(
             project.join("kiln.toml"),

@@ -5,6 +5,7 @@ mod util;
 
 mod build;
 mod fetch;
+mod hook;
 mod layouts;
 mod oci;
 mod offline;

@@ -1,10 +1,10 @@
 //! The stage3 and snapshot a build starts from, verified by the fetch
 //! module (`kiln.lock` pins, SHA512, OpenPGP), and the distfiles.
 //!
-//! Adapter until `kiln fetch` handles distfiles (issue 7's air-gap part):
-//! the sources tarballs on a local (`file://` or path) mirror's `distfiles/`
-//! are copied into the shared distfiles cache, which is all the test world
-//! needs.
+//! Distfiles come two ways: remote mirrors are Portage's GENTOO_MIRRORS in
+//! the build container; a local (`file://` or path) mirror's `distfiles/`,
+//! as `kiln fetch --to` writes it for an air-gapped machine, is copied into
+//! the shared distfiles cache here, so an `--offline` build needs no network.
 
 use std::fs;
 use std::path::{Path, PathBuf};

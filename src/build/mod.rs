@@ -8,6 +8,7 @@
 //! layout nor any builder state.
 
 pub mod distfiles;
+pub mod hook;
 pub mod inputs;
 pub mod plan;
 pub mod run;
@@ -36,13 +37,25 @@ pub struct Options {
     pub offline: bool,
     pub jobs: usize,
     pub live: bool,
+    /// On a failure, go on with the steps that do not need the failed one.
+    pub keep_going: bool,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Built,
+    Cached,
+    Failed,
+    /// Not run: something it needs failed (`--keep-going`).
+    Skipped,
 }
 
 /// What happened to one step, for the summary.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub node: Node,
-    pub cached: bool,
+    pub status: Status,
     pub secs: f64,
     /// The new layer's compressed size (images only).
     pub size: Option<u64>,
@@ -105,7 +118,47 @@ pub fn build(
         printer,
         rt,
     };
-    steps.iter().map(|step| ctx.step(step)).collect()
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for step in steps {
+        let blocked = stack.graph.deps(&step.node).iter().any(|(_, dep)| {
+            outcomes
+                .iter()
+                .any(|o| &o.node == dep && matches!(o.status, Status::Failed | Status::Skipped))
+        });
+        if blocked {
+            printer.status(
+                "Skipped",
+                format!(
+                    "{} {} (something it needs failed)",
+                    step.node.kind(),
+                    step.node
+                ),
+            );
+            outcomes.push(Outcome::not_built(&step.node, Status::Skipped));
+            continue;
+        }
+        match ctx.step(step) {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(e) if options.keep_going => {
+                printer.error(&e);
+                outcomes.push(Outcome::not_built(&step.node, Status::Failed));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(outcomes)
+}
+
+impl Outcome {
+    fn not_built(node: &Node, status: Status) -> Outcome {
+        Outcome {
+            node: node.clone(),
+            status,
+            secs: 0.0,
+            size: None,
+            layers: None,
+        }
+    }
 }
 
 /// The project's bob-core/, or `$KILN_BOB_CORE`.
@@ -171,7 +224,7 @@ impl Ctx<'_> {
             };
             return Ok(Outcome {
                 node: node.clone(),
-                cached: true,
+                status: Status::Cached,
                 secs: start.elapsed().as_secs_f64(),
                 size: None,
                 layers,
@@ -199,7 +252,7 @@ impl Ctx<'_> {
         );
         Ok(Outcome {
             node: node.clone(),
-            cached: false,
+            status: Status::Built,
             secs,
             size,
             layers,
@@ -397,6 +450,15 @@ impl Ctx<'_> {
         }
         let mut result = (None, None);
         if let Some((image, parent)) = image {
+            hook::Test {
+                image,
+                root: &root,
+                parent: parent.map(|p| (self.layout.dir.as_path(), p)),
+                cache: &self.settings.cache,
+                log: &log_file(&self.settings.cache, &format!("{}.test", job.state_name))?,
+                live: self.options.live,
+            }
+            .run(self.rt, self.printer)?;
             let (digest, size) = self.layout.commit(parent, &root, image, &job.digest)?;
             let manifest = self.layout.blob_json(&digest)?;
             result = (Some(size), manifest["layers"].as_array().map(Vec::len));

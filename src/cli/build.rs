@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::build::{self, Outcome};
+use crate::build::{self, Outcome, Status};
 use crate::graph::{Node, Reason, Stack, Step};
 use crate::layouts::problem::display_path;
 use crate::layouts::{BuildContainer, Compression, Overrides};
@@ -39,10 +39,11 @@ pub struct Args {
     /// Use only what is in the cache; fail instead of downloading.
     #[arg(long)]
     pub offline: bool,
-    /// How many images to build at once.
+    /// Parallel jobs inside each build (emerge --jobs); images build one at a time.
     #[arg(short, long, value_name = "N", default_value_t = 1)]
     pub jobs: usize,
-    /// Go on with the images that do not depend on a failed one.
+    /// On a failure, go on with the images that do not need the failed one;
+    /// exit non-zero at the end.
     #[arg(short, long)]
     pub keep_going: bool,
     /// The OCI image layout to write to [default: kiln.toml's `layout`, else ./oci].
@@ -77,9 +78,20 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
             offline: args.offline,
             jobs: args.jobs,
             live: printer.is_verbose(),
+            keep_going: args.keep_going,
         };
         let outcomes = build::build(&stack, &steps, &overrides, &options, &rt, printer)?;
         summary(printer, &outcomes);
+        let failed = outcomes
+            .iter()
+            .filter(|o| o.status == Status::Failed)
+            .count();
+        if failed > 0 {
+            return Err(crate::error::hinted(
+                format!("{failed} of {} steps failed (above)", outcomes.len()),
+                "the logs are in the cache's logs/; the layout holds the images that built",
+            ));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let settings = stack.project.settings(&overrides);
@@ -171,7 +183,7 @@ fn refs_in_layout(layout: &Path) -> BTreeSet<String> {
 fn summary(printer: &Printer, outcomes: &[Outcome]) {
     printer.out(format!(
         "{:<32} {:>10} {:>6} {:>8}  {}",
-        "IMAGE", "SIZE", "LAYERS", "TIME", "RESULT"
+        "IMAGE", "SIZE", "LAYERS", "TIME", "STATUS"
     ));
     for o in outcomes {
         let name = if o.node.is_builder() {
@@ -181,12 +193,27 @@ fn summary(printer: &Printer, outcomes: &[Outcome]) {
         };
         let size = o.size.map(build::human_size).unwrap_or_else(|| "-".into());
         let layers = o.layers.map_or_else(|| "-".into(), |l| l.to_string());
-        let result = if o.cached { "cached" } else { "built" };
+        let status = match o.status {
+            Status::Built => "built",
+            Status::Cached => "cached",
+            Status::Failed => "FAILED",
+            Status::Skipped => "skipped",
+        };
         printer.out(format!(
-            "{name:<32} {size:>10} {layers:>6} {:>7.1}s  {result}",
+            "{name:<32} {size:>10} {layers:>6} {:>7.1}s  {status}",
             o.secs
         ));
     }
-    let built = outcomes.iter().filter(|o| !o.cached).count();
-    printer.info(format!("{built} built, {} cached", outcomes.len() - built));
+    let count = |r: Status| outcomes.iter().filter(|o| o.status == r).count();
+    let mut line = format!(
+        "{} built, {} cached",
+        count(Status::Built),
+        count(Status::Cached)
+    );
+    for (r, name) in [(Status::Failed, "failed"), (Status::Skipped, "skipped")] {
+        if count(r) > 0 {
+            line.push_str(&format!(", {} {name}", count(r)));
+        }
+    }
+    printer.info(line);
 }

@@ -41,6 +41,15 @@ impl Store {
         Ok(Store { root })
     }
 
+    /// A store in `root` (a project's cache dir), created if missing.
+    pub fn at(root: &Path) -> anyhow::Result<Store> {
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("creating the cache dir {}", root.display()))?;
+        Ok(Store {
+            root: std::fs::canonicalize(root)?,
+        })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
