@@ -4,7 +4,8 @@
 # do. The contract with kiln (mounts, variables, output files) is in
 # bob-core/README.md. Steps:
 #  1. source /config/build.sh (the image's packages, keep options, hooks)
-#  2. configure_builder (or gentoo-bb's configure_bob) hook
+#  2. configure_builder (or gentoo-bb's configure_bob) hook, then a
+#     builder's own packages (KILN_BUILDER_PACKAGES) emerged into /
 #  3. package.provided <- the parent image's installed package list
 #  4. configure_rootfs_build hook
 #  5. emerge the packages into /emerge-root, making and reusing binpkgs
@@ -68,6 +69,23 @@ if declare -F configure_builder >/dev/null; then
 elif declare -F configure_bob >/dev/null; then
   step "configure_bob (build.sh)"
   configure_bob
+fi
+
+read -r -a builder_pkgs <<<"${KILN_BUILDER_PACKAGES:-}"
+if [ ${#builder_pkgs[@]} -gt 0 ]; then
+  # A builder's own packages (builder.toml), installed into the builder
+  # itself: the build tools the images built in it need.
+  if [ "${KILN_FETCH_ONLY:-}" = 1 ]; then
+    step "emerge --fetchonly ${builder_pkgs[*]} (builder)"
+    "$_emerge_bin" --fetchonly --color=n --verbose "${builder_pkgs[@]}" 2>&1 | tee "$_OUT/emerge.log"
+  else
+    step "emerge ${builder_pkgs[*]} into the builder"
+    rc=0
+    "$_emerge_bin" --buildpkg --usepkg --binpkg-respect-use=y --binpkg-changed-deps=n \
+      --color=n --verbose --noreplace --jobs="${KILN_JOBS:-1}" "${builder_pkgs[@]}" 2>&1 |
+      tee "$_OUT/emerge.log" || rc=$?
+    [ "$rc" -eq 0 ] || bob_emerge_failed "$_OUT/emerge.log" "$rc"
+  fi
 fi
 
 step "package.provided from the parent image"

@@ -161,7 +161,7 @@ fn top_layer_listing(oci: &Path, reference: &str) -> String {
 }
 
 /// The paths in the last layer of `reference`.
-fn top_layer_paths(oci: &Path, reference: &str) -> Vec<String> {
+pub(crate) fn top_layer_paths(oci: &Path, reference: &str) -> Vec<String> {
     let manifest = manifest(oci, reference);
     let hex = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
         .as_str()

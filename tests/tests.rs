@@ -4,6 +4,7 @@
 mod util;
 
 mod build;
+mod builder;
 mod fetch;
 mod hook;
 mod layouts;

@@ -1,6 +1,6 @@
-//! The distfiles of a stack, for `kiln fetch`: every image's build-root.sh
-//! runs once with `KILN_FETCH_ONLY=1` (its build.sh hooks, then
-//! `emerge --fetchonly` into an empty root) in a throwaway container over
+//! The distfiles of a stack, for `kiln fetch`: build-root.sh runs once per
+//! image and per builder with packages, with `KILN_FETCH_ONLY=1` (its
+//! build.sh hooks, then `emerge --fetchonly` of its packages) in a throwaway container over
 //! the builder state it would build in, so Portage itself picks the source
 //! tarballs for the USE flags the image asks for and verifies them against
 //! the Manifests. They land in the shared distfiles cache, and `--to`
@@ -46,23 +46,57 @@ pub fn fetch(
     let base = store.base(&inputs, printer)?;
     let mirrors = gentoo_mirrors(&settings.sources);
     for step in steps {
-        let Node::Image(id) = &step.node else {
-            continue;
+        let id = step.node.id();
+        // (files, image packages, builder packages, keep, state built in, state name)
+        let (dir, packages, builder_packages, keep, lower, name) = match &step.node {
+            Node::Image(_) => {
+                let image = stack
+                    .project
+                    .image_settings(id, overrides)
+                    .with_context(|| format!("no image {id}"))?;
+                // A builder state not built yet: the image's hooks still run, on the base.
+                let lower = build_state(&image.build_container).and_then(|(n, _)| store.get(&n));
+                (
+                    image.dir,
+                    image.packages,
+                    Vec::new(),
+                    image.keep,
+                    lower,
+                    state::image_state(id),
+                )
+            }
+            Node::Builder(_) => {
+                let builder = stack
+                    .project
+                    .builder_settings(id)
+                    .with_context(|| format!("no builder {id}"))?;
+                let lower = builder
+                    .parent
+                    .and_then(|p| store.get(&state::builder_state(&p)));
+                let name = state::builder_state(id);
+                (
+                    builder.dir,
+                    Vec::new(),
+                    builder.packages,
+                    Vec::new(),
+                    lower,
+                    name,
+                )
+            }
         };
-        let image = stack
-            .project
-            .image_settings(id, overrides)
-            .with_context(|| format!("no image {id}"))?;
-        // A builder state not built yet: its image's hooks still run, on the base.
-        let lower = build_state(&image.build_container)
-            .and_then(|(name, _)| store.get(&name))
-            .unwrap_or_else(|| base.clone());
-        let name = format!("fetch-{}", state::image_state(id));
+        if packages.is_empty() && builder_packages.is_empty() {
+            continue;
+        }
+        let lower = lower.unwrap_or_else(|| base.clone());
+        let name = format!("fetch-{name}");
         let scratch = settings.cache.join("work").join(&name);
         state::remove_tree(&scratch)?;
-        printer.status("Fetching", format!("distfiles of image {id}"));
+        printer.status(
+            "Fetching",
+            format!("distfiles of {} {id}", step.node.kind()),
+        );
         let result = (|| {
-            let mounts = prepare(&settings.cache, &image.dir, &scratch, &bob_core, None)?;
+            let mounts = prepare(&settings.cache, &dir, &scratch, &bob_core, None)?;
             let log = log_file(&settings.cache, &name)?;
             let container = Container {
                 lowers: &lower.layers,
@@ -70,8 +104,9 @@ pub fn fetch(
                 mounts: &mounts,
                 job: run::Job {
                     image: id,
-                    packages: &image.packages,
-                    keep: &image.keep,
+                    packages: &packages,
+                    builder_packages: &builder_packages,
+                    keep: &keep,
                     jobs: 1,
                     fetch_only: true,
                 },
@@ -84,7 +119,8 @@ pub fn fetch(
             if code != 0 {
                 return Err(hinted(
                     format!(
-                        "fetching the distfiles of image {id} failed (exit {code}):\n{}",
+                        "fetching the distfiles of {} {id} failed (exit {code}):\n{}",
+                        step.node.kind(),
                         tail(&log, 15)
                     ),
                     format!(

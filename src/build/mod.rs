@@ -187,6 +187,7 @@ struct Job<'a> {
     lower: State,
     parent_out: Option<PathBuf>,
     packages: Vec<String>,
+    builder_packages: Vec<String>,
     keep: Vec<String>,
     digest: String,
 }
@@ -280,12 +281,6 @@ impl Ctx<'_> {
             }
             None => self.base.clone(),
         };
-        if !builder.packages.is_empty() {
-            self.printer.warn(format!(
-                "builder {id}: packages are not emerged into builders yet (issue 7); {} ignored",
-                builder.packages.join(" ")
-            ));
-        }
         let mut d = plan::Inputs::new("builder", id);
         d.tree("dir", &builder.dir)?;
         d.part("lower", lower.digest.as_bytes());
@@ -297,6 +292,7 @@ impl Ctx<'_> {
             lower,
             parent_out: None,
             packages: Vec::new(),
+            builder_packages: builder.packages.clone(),
             keep: Vec::new(),
             digest: d.finish(),
         })
@@ -366,6 +362,7 @@ impl Ctx<'_> {
             lower,
             parent_out,
             packages: image.packages.clone(),
+            builder_packages: Vec::new(),
             keep: image.keep.clone(),
             digest: d.finish(),
         };
@@ -419,6 +416,7 @@ impl Ctx<'_> {
             job: run::Job {
                 image: job.node.id(),
                 packages: &job.packages,
+                builder_packages: &job.builder_packages,
                 keep: &job.keep,
                 jobs: self.options.jobs,
                 fetch_only: false,

@@ -33,6 +33,8 @@ pub struct Mounts {
 pub struct Job<'a> {
     pub image: &'a str,
     pub packages: &'a [String],
+    /// A builder's own packages, emerged into the builder itself.
+    pub builder_packages: &'a [String],
     pub keep: &'a [String],
     /// Parallel jobs inside the build (emerge --jobs).
     pub jobs: usize,
@@ -81,6 +83,7 @@ impl Container<'_> {
             format!("KILN_IMAGE={}", job.image),
             format!("KILN_PACKAGES={}", job.packages.join(" ")),
             format!("KILN_KEEP={}", job.keep.join(",")),
+            format!("KILN_BUILDER_PACKAGES={}", job.builder_packages.join(" ")),
             format!("KILN_JOBS={}", job.jobs.max(1)),
         ];
         if job.fetch_only {
