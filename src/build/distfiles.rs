@@ -96,7 +96,7 @@ pub fn fetch(
             format!("distfiles of {} {id}", step.node.kind()),
         );
         let result = (|| {
-            let mounts = prepare(&settings.cache, &dir, &scratch, &bob_core, None)?;
+            let mounts = prepare(&settings, &dir, &scratch, &bob_core, None)?;
             let log = log_file(&settings.cache, &name)?;
             let container = Container {
                 lowers: &lower.layers,

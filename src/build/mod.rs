@@ -400,7 +400,7 @@ impl Ctx<'_> {
         scratch: &Path,
     ) -> anyhow::Result<(Option<u64>, Option<usize>)> {
         let mounts = prepare(
-            &self.settings.cache,
+            &self.settings,
             &job.dir,
             scratch,
             &self.bob_core,
@@ -490,7 +490,7 @@ fn build_state(container: &BuildContainer) -> Option<(String, String)> {
 /// A build's scratch dir: a copy of its files (with an empty build.sh if it
 /// has none), the empty root and the report dir, and the shared caches.
 fn prepare(
-    cache: &Path,
+    settings: &ProjectSettings,
     dir: &Path,
     scratch: &Path,
     bob_core: &Path,
@@ -510,8 +510,12 @@ fn prepare(
         root: scratch.join("root"),
         out: scratch.join("out"),
         bob_core: bob_core.to_path_buf(),
-        binpkgs: cache.join("binpkgs").join("default"),
-        distfiles: cache.join("distfiles"),
+        // Binary packages are only good for the stage3 they were built on.
+        binpkgs: settings.cache.join("binpkgs").join(format!(
+            "{}-{}",
+            settings.sources.arch, settings.sources.flavour
+        )),
+        distfiles: settings.cache.join("distfiles"),
         parent_out,
     };
     for dir in [
