@@ -219,15 +219,18 @@ impl Ctx<'_> {
         if kept.is_some() && in_layout && !forced {
             self.printer
                 .status("Cached", format!("{} {node}", node.kind()));
-            let layers = match &image {
-                Some((image, _)) => Some(self.layer_count(&image.reference)?),
-                None => None,
+            let (layers, size) = match &image {
+                Some((image, _)) => {
+                    let (layers, size) = self.layers(&image.reference)?;
+                    (Some(layers), size)
+                }
+                None => (None, None),
             };
             return Ok(Outcome {
                 node: node.clone(),
                 status: Status::Cached,
                 secs: start.elapsed().as_secs_f64(),
-                size: None,
+                size,
                 layers,
             });
         }
@@ -260,13 +263,18 @@ impl Ctx<'_> {
         })
     }
 
-    fn layer_count(&self, reference: &str) -> anyhow::Result<usize> {
+    /// How many layers the image in the layout has, and its top layer's size.
+    fn layers(&self, reference: &str) -> anyhow::Result<(usize, Option<u64>)> {
         let entry = self
             .layout
             .find(reference)?
             .context("image vanished from the layout")?;
         let manifest = self.layout.blob_json(&entry.digest)?;
-        Ok(manifest["layers"].as_array().map_or(0, Vec::len))
+        let layers = manifest["layers"].as_array();
+        let top = layers
+            .and_then(|l| l.last())
+            .and_then(|l| l["size"].as_u64());
+        Ok((layers.map_or(0, Vec::len), top))
     }
 
     fn builder_job<'a>(&self, node: &'a Node, id: &str) -> anyhow::Result<Job<'a>> {
@@ -457,9 +465,9 @@ impl Ctx<'_> {
                 live: self.options.live,
             }
             .run(self.rt, self.printer)?;
-            let (digest, size) = self.layout.commit(parent, &root, image, &job.digest)?;
-            let manifest = self.layout.blob_json(&digest)?;
-            result = (Some(size), manifest["layers"].as_array().map(Vec::len));
+            self.layout.commit(parent, &root, image, &job.digest)?;
+            let (layers, size) = self.layers(&image.reference)?;
+            result = (size, Some(layers));
             if out.join("PACKAGES.md").is_file() {
                 fs::copy(out.join("PACKAGES.md"), image.dir.join("PACKAGES.md")).with_context(
                     || format!("cannot write {}", image.dir.join("PACKAGES.md").display()),
