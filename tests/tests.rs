@@ -11,3 +11,4 @@ mod layouts;
 mod oci;
 mod offline;
 mod runtime;
+mod slim;

@@ -115,10 +115,23 @@ PY
 }
 
 # bob_slim ROOT: remove what a runtime image does not need, unless the
-# image's build.sh (or KILN_KEEP) keeps it.
+# image's build.sh (or KILN_KEEP) keeps it; KILN_KEEP_PATHS always stay.
 bob_slim() {
-  local root=$1 before after removed=() l keep
+  local root=$1 before after removed=() l keep p saved kept=()
   before=$(du -sk "$root" | cut -f1)
+  # KILN_KEEP_PATHS (image.toml's `keep`, one absolute path per line) stay
+  # whatever is removed below: saved first, put back last.
+  saved=$(mktemp -d)
+  while IFS= read -r p; do
+    [ -n "$p" ] || continue
+    [[ $p == /* ]] || bob_die "KILN_KEEP_PATHS: '$p' is not an absolute path"
+    if [ -e "$root$p" ] || [ -L "$root$p" ]; then
+      kept+=(".$p")
+    else
+      bob_msg "warning: keep: $p is not in the image's root"
+    fi
+  done <<<"${KILN_KEEP_PATHS:-}"
+  [ ${#kept[@]} -eq 0 ] || tar -C "$root" -cf "$saved/kept.tar" "${kept[@]}"
   if [ "$_keep_headers" != true ]; then
     rm -rf "$root"/usr/include "$root"/usr/lib*/pkgconfig "$root"/usr/share/pkgconfig
     removed+=(headers)
@@ -157,6 +170,11 @@ bob_slim() {
     removed+=("package database")
   fi
   find "$root/usr" "$root/var" -xdev -mindepth 1 -type d -empty -delete 2>/dev/null || true
+  if [ ${#kept[@]} -gt 0 ]; then
+    tar -C "$root" -xpf "$saved/kept.tar"
+    removed+=("(kept ${#kept[@]} path(s) of keep)")
+  fi
+  rm -rf "$saved"
   after=$(du -sk "$root" | cut -f1)
   bob_msg "slimmed: ${removed[*]:-nothing} removed ($((before - after)) KiB)"
 }

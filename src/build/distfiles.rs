@@ -106,6 +106,7 @@ pub fn fetch(
                     image: id,
                     packages: &packages,
                     builder_packages: &builder_packages,
+                    slim: None,
                     keep: &keep,
                     jobs: 1,
                     fetch_only: true,

@@ -188,6 +188,7 @@ struct Job<'a> {
     parent_out: Option<PathBuf>,
     packages: Vec<String>,
     builder_packages: Vec<String>,
+    slim: Option<crate::layouts::Slim>,
     keep: Vec<String>,
     digest: String,
 }
@@ -301,6 +302,7 @@ impl Ctx<'_> {
             parent_out: None,
             packages: Vec::new(),
             builder_packages: builder.packages.clone(),
+            slim: None,
             keep: Vec::new(),
             digest: d.finish(),
         })
@@ -351,6 +353,7 @@ impl Ctx<'_> {
             &serde_json::to_vec(&(
                 &image.packages,
                 &image.config,
+                &image.slim,
                 &image.keep,
                 &image.reference,
                 image.compression.as_str(),
@@ -371,6 +374,7 @@ impl Ctx<'_> {
             parent_out,
             packages: image.packages.clone(),
             builder_packages: Vec::new(),
+            slim: Some(image.slim.clone()),
             keep: image.keep.clone(),
             digest: d.finish(),
         };
@@ -425,6 +429,7 @@ impl Ctx<'_> {
                 image: job.node.id(),
                 packages: &job.packages,
                 builder_packages: &job.builder_packages,
+                slim: job.slim.as_ref(),
                 keep: &job.keep,
                 jobs: self.options.jobs,
                 fetch_only: false,

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::layouts::Slim;
 use crate::printer::Printer;
 use crate::runtime::{Bind, Network, RunOptions, Runtime};
 
@@ -35,6 +36,9 @@ pub struct Job<'a> {
     pub packages: &'a [String],
     /// A builder's own packages, emerged into the builder itself.
     pub builder_packages: &'a [String],
+    /// What slimming removes (`None` for builders: nothing to slim).
+    pub slim: Option<&'a Slim>,
+    /// Absolute paths kept whatever slimming removes.
     pub keep: &'a [String],
     /// Parallel jobs inside the build (emerge --jobs).
     pub jobs: usize,
@@ -82,7 +86,8 @@ impl Container<'_> {
             PATH.into(),
             format!("KILN_IMAGE={}", job.image),
             format!("KILN_PACKAGES={}", job.packages.join(" ")),
-            format!("KILN_KEEP={}", job.keep.join(",")),
+            format!("KILN_KEEP={}", job.slim.map(kept).unwrap_or_default()),
+            format!("KILN_KEEP_PATHS={}", job.keep.join("\n")),
             format!("KILN_BUILDER_PACKAGES={}", job.builder_packages.join(" ")),
             format!("KILN_JOBS={}", job.jobs.max(1)),
         ];
@@ -110,6 +115,24 @@ impl Container<'_> {
         };
         Ok(rt.run(&opts, printer)?.code)
     }
+}
+
+/// bob-core's KILN_KEEP: what the image's `slim` flags say not to remove.
+fn kept(slim: &Slim) -> String {
+    let flags = [
+        (slim.headers, "headers"),
+        (slim.static_libs, "static-libs"),
+        (slim.docs, "docs"),
+        (slim.docs, "info"),
+        (slim.man, "man"),
+        (slim.locales, "locales"),
+    ];
+    let kept: Vec<&str> = flags
+        .iter()
+        .filter(|(remove, _)| !remove)
+        .map(|(_, name)| *name)
+        .collect();
+    kept.join(",")
 }
 
 pub fn bind(host: &Path, container: &str, writable: bool) -> Bind {
