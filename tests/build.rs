@@ -372,6 +372,7 @@ fn build_demo_stack_end_to_end_then_cache_rebuild_one_leaf_and_fail_cleanly() {
     );
 }
 
+/// Goes on in repro.rs: the same stack as root, then through a registry.
 #[test]
 fn build_demo_stack_rootless_as_a_user_with_a_subuid_range() {
     let (Some(world), Some(user)) = (
@@ -380,7 +381,11 @@ fn build_demo_stack_rootless_as_a_user_with_a_subuid_range() {
     ) else {
         return;
     };
-    if !require_root() || !require_tool("podman") {
+    if !require_root()
+        || !require_tool("podman")
+        || !require_tool("skopeo")
+        || !require_tool("docker-registry")
+    {
         return;
     }
     let tmp = tempdir();
@@ -416,7 +421,8 @@ fn build_demo_stack_rootless_as_a_user_with_a_subuid_range() {
             .arg("--project")
             .arg(&project)
             .env("KILN_NO_PROGRESS", "1")
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            .env("SOURCE_DATE_EPOCH", crate::repro::EPOCH);
         cmd
     };
     let out = run_ok(&mut as_user(&["demo"]));
@@ -461,6 +467,7 @@ fn build_demo_stack_rootless_as_a_user_with_a_subuid_range() {
         "{}",
         describe(&out)
     );
+    crate::repro::root_rebuild_then_registry_round_trip(tmp.path(), &project, &DEMO);
 }
 
 #[test]

@@ -10,5 +10,6 @@ mod hook;
 mod layouts;
 mod oci;
 mod offline;
+mod repro;
 mod runtime;
 mod slim;

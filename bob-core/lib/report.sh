@@ -168,6 +168,11 @@ bob_slim() {
     # its content is in package.installed and sbom.json
     rm -rf "$root"/var/db/pkg "$root"/var/cache/edb "$root"/var/lib/portage
     removed+=("package database")
+  else
+    # Kept: only its read cache goes. Each package's `metadata` records its
+    # directory's mtime in ns (different on every build) and Portage ignores
+    # it once the image's clamped mtimes no longer match it.
+    rm -f "$root"/var/db/pkg/*/*/metadata
   fi
   find "$root/usr" "$root/var" -xdev -mindepth 1 -type d -empty -delete 2>/dev/null || true
   if [ ${#kept[@]} -gt 0 ]; then
