@@ -44,8 +44,14 @@ rm -f "$_OUT/failure.txt"
 _packages="" PACKAGES="" _emerge_bin=emerge _emerge_opt=""
 _keep_headers=false _keep_static_libs=false _keep_docs=false _keep_man=false
 _keep_info=false _keep_locales=false _keep_vdb=false
-_LIB=$(portageq envvar "LIBDIR_$(portageq envvar ABI 2>/dev/null)" 2>/dev/null || true)
-_LIB=${_LIB:-lib}
+# Two portageq runs cost half a second; the answer is kept in the build
+# container, so the builder states after the first build already have it.
+_LIB=$(cat /var/lib/kiln/libdir 2>/dev/null || true)
+if [ -z "$_LIB" ]; then
+  _LIB=$(portageq envvar "LIBDIR_$(portageq envvar ABI 2>/dev/null)" 2>/dev/null || true)
+  _LIB=${_LIB:-lib}
+  { mkdir -p /var/lib/kiln && echo "$_LIB" >/var/lib/kiln/libdir; } 2>/dev/null || true
+fi
 export _EMERGE_ROOT _CONFIG _LIB
 
 step "sourcing $_CONFIG/build.sh"
