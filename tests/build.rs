@@ -372,6 +372,49 @@ fn build_demo_stack_end_to_end_then_cache_rebuild_one_leaf_and_fail_cleanly() {
     );
 }
 
+/// A temp dir owned by `user` holding `project/` (layouts/demo, bob-core)
+/// on the user's own copy of the world's mirror and keys (the world lives in
+/// root's home).
+pub(crate) fn user_demo_project(world: &str, user: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempdir();
+    let world_copy = tmp.path().join("world");
+    fs::create_dir_all(&world_copy).unwrap();
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(format!("{world}/mirror"))
+            .arg(format!("{world}/keys"))
+            .arg(&world_copy),
+    );
+    let project = tmp.path().join("project");
+    demo_project_from(
+        &project,
+        world,
+        &world_copy.join("mirror").display().to_string(),
+        &world_copy.join("keys").display().to_string(),
+    );
+    run_ok(
+        Command::new("chown")
+            .arg("-R")
+            .arg(format!("{user}:"))
+            .arg(tmp.path()),
+    );
+    (tmp, project)
+}
+
+/// `kiln COMMAND --project PROJECT` as `user`, plain output.
+pub(crate) fn as_user(user: &str, command: &str, project: &Path) -> Command {
+    let mut cmd = Command::new("runuser");
+    cmd.args(["-u", user, "--"])
+        .arg(crate::util::kiln_path())
+        .arg(command)
+        .arg("--project")
+        .arg(project)
+        .env("KILN_NO_PROGRESS", "1")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
 /// Goes on in repro.rs: the same stack as root, then through a registry.
 #[test]
 fn build_demo_stack_rootless_as_a_user_with_a_subuid_range() {
@@ -388,41 +431,10 @@ fn build_demo_stack_rootless_as_a_user_with_a_subuid_range() {
     {
         return;
     }
-    let tmp = tempdir();
-    // The world lives in root's home; the user gets its own copy of the mirror.
-    let world_copy = tmp.path().join("world");
-    fs::create_dir_all(&world_copy).unwrap();
-    run_ok(
-        Command::new("cp")
-            .arg("-a")
-            .arg(format!("{world}/mirror"))
-            .arg(format!("{world}/keys"))
-            .arg(&world_copy),
-    );
-    let project = tmp.path().join("project");
-    demo_project_from(
-        &project,
-        &world,
-        &world_copy.join("mirror").display().to_string(),
-        &world_copy.join("keys").display().to_string(),
-    );
-    run_ok(
-        Command::new("chown")
-            .arg("-R")
-            .arg(format!("{user}:"))
-            .arg(tmp.path()),
-    );
+    let (tmp, project) = user_demo_project(&world, &user);
     let as_user = |args: &[&str]| {
-        let mut cmd = Command::new("runuser");
-        cmd.args(["-u", &user, "--"])
-            .arg(crate::util::kiln_path())
-            .arg("build")
-            .args(args)
-            .arg("--project")
-            .arg(&project)
-            .env("KILN_NO_PROGRESS", "1")
-            .env("NO_COLOR", "1")
-            .env("SOURCE_DATE_EPOCH", crate::repro::EPOCH);
+        let mut cmd = as_user(&user, "build", &project);
+        cmd.args(args).env("SOURCE_DATE_EPOCH", crate::repro::EPOCH);
         cmd
     };
     let out = run_ok(&mut as_user(&["demo"]));

@@ -5,6 +5,7 @@ mod util;
 
 mod build;
 mod builder;
+mod clean;
 mod fetch;
 mod hook;
 mod layouts;

@@ -80,6 +80,27 @@ impl Store {
         })
     }
 
+    /// Every state's name and the ids of the layers it stands on, by name.
+    pub fn states(&self) -> Vec<(String, Vec<String>)> {
+        let Ok(entries) = fs::read_dir(self.root.join("states")) else {
+            return Vec::new();
+        };
+        let mut states: Vec<(String, Vec<String>)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let text = fs::read_to_string(e.path().join("state.json")).ok()?;
+                let file: StateFile = serde_json::from_str(&text).ok()?;
+                Some((e.file_name().to_string_lossy().into_owned(), file.layers))
+            })
+            .collect();
+        states.sort();
+        states
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn get(&self, name: &str) -> Option<State> {
         let dir = self.root.join("states").join(name);
         let text = fs::read_to_string(dir.join("state.json")).ok()?;

@@ -12,6 +12,7 @@ use crate::printer::{Printer, Verbosity};
 
 pub mod build;
 pub mod check;
+pub mod clean;
 pub mod commit;
 pub mod completions;
 pub mod doctor;
@@ -67,6 +68,7 @@ pub enum ColorChoice {
 pub enum Command {
     Build(build::Args),
     Check(check::Args),
+    Clean(clean::Args),
     Commit(commit::Args),
     Completions(completions::Args),
     Doctor(doctor::Args),
@@ -100,6 +102,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Build(args) => build::run(args, printer),
         Command::Check(args) => check::run(args, printer),
+        Command::Clean(args) => clean::run(args, printer),
         Command::Commit(args) => commit::run(args, printer),
         Command::Completions(args) => completions::run(args, printer),
         Command::Doctor(args) => doctor::run(args, printer),
