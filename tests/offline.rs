@@ -33,8 +33,8 @@ fn fetch_to_a_dir_then_build_offline_with_the_mirror_stopped() {
         kiln()
             .args(["fetch", "--to"])
             .arg(&usb)
-            .arg("--config")
-            .arg(project.join("kiln.toml")),
+            .arg("--project")
+            .arg(&project),
     );
     assert!(
         stdout(&out).contains("distfiles ")

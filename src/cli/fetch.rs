@@ -8,7 +8,6 @@ use std::process::ExitCode;
 
 use crate::build;
 use crate::fetch::{self, Fetcher, Lock, Options};
-use crate::graph::Stack;
 use crate::layouts::Overrides;
 use crate::printer::Printer;
 
@@ -23,7 +22,7 @@ Examples:
   kiln fetch --offline                # check that everything is in the cache
 
 Environment:
-  KILN_CACHE_DIR      the download cache (default $XDG_CACHE_HOME/kiln or ~/.cache/kiln)
+  KILN_CACHE_DIR      the cache (over kiln.toml's `cache`); downloads go to its downloads/
   KILN_HTTP_TIMEOUT   seconds a mirror may stay silent before the next is tried (default 30)";
 
 /// Download and verify everything a build needs, into the cache or a mirror directory.
@@ -39,9 +38,6 @@ pub struct Args {
     /// Images or namespaces whose distfiles to fetch [default: all].
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
-    /// The project's kiln.toml (kiln.lock is read from its directory).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Also write the files, signatures, checksums and distfiles as a
     /// Gentoo-shaped mirror in DIR, with a copy of kiln.lock, to carry to a
     /// machine without network.
@@ -50,28 +46,31 @@ pub struct Args {
     /// Never touch the network: use the cache and file:// or directory mirrors.
     #[arg(long)]
     pub offline: bool,
+    #[command(flatten)]
+    pub project: ProjectArgs,
 }
 
 pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let (dir, sources) = fetch::config::load(args.config.as_deref())?;
-    let stack = load_stack(&dir, printer)?;
+    let stack = args.project.load_sources(printer)?;
     let overrides = Overrides::default();
-    let settings = stack.as_ref().map(|s| s.project.settings(&overrides));
+    let settings = stack.project.settings(&overrides);
+    let (dir, sources) = (settings.root.clone(), settings.sources.clone());
+    let has_images = !stack.plan(&args.targets, false)?.is_empty();
     // Nothing may start a thread before this: entering needs one thread.
-    let rt = match &settings {
-        Some(settings) => Some(build::enter_runtime(&settings.cache)?),
-        None => None,
+    let rt = match has_images {
+        true => Some(build::enter_runtime(&settings.cache)?),
+        false => None,
     };
     let options = Options {
         offline: args.offline,
-        cache_dir: settings.as_ref().map(|s| s.cache.join("downloads")),
+        cache_dir: Some(settings.cache.join("downloads")),
     };
     let inputs = fetch::inputs(&dir, &sources, &options, printer)?;
-    let distfiles = match (&stack, &rt) {
-        (Some(stack), Some(rt)) => {
+    let distfiles = match &rt {
+        Some(rt) => {
             let steps = stack.plan(&args.targets, false)?;
             Some(build::distfiles::fetch(
-                stack,
+                &stack,
                 &steps,
                 &overrides,
                 rt,
@@ -80,7 +79,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
                 printer,
             )?)
         }
-        _ => None,
+        None => None,
     };
     if let Some(to) = &args.to {
         let fetcher = Fetcher::new(&dir, &sources, &options, printer)?;
@@ -97,15 +96,4 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
         printer.out(format!("distfiles {}", distfiles.display()));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The project's stack when it has images: a kiln.toml beside `layouts/`.
-fn load_stack(dir: &std::path::Path, printer: &Printer) -> anyhow::Result<Option<Stack>> {
-    if !dir.join("layouts").is_dir() {
-        return Ok(None);
-    }
-    let project = ProjectArgs {
-        project: Some(dir.to_path_buf()),
-    };
-    project.load_valid(printer).map(Some)
 }

@@ -30,13 +30,36 @@ impl ProjectArgs {
     pub fn load_valid(&self, printer: &Printer) -> anyhow::Result<Stack> {
         let stack = Stack::load(&self.root()?);
         print_problems(printer, &stack.problems);
-        match stack.error_count() {
-            0 => Ok(stack),
-            n => Err(hinted(
-                format!("the stack has {n} error{} (above)", plural(n)),
-                "fix them; `kiln check` lists them all",
-            )),
+        valid(stack)
+    }
+
+    /// The stack for the commands that read only kiln.toml's `[sources]`
+    /// when there is no layouts/ (fetch, update): such a project is fine
+    /// for them, so only its errors are printed, not "the stack is empty".
+    pub fn load_sources(&self, printer: &Printer) -> anyhow::Result<Stack> {
+        let root = self.root()?;
+        if root.join("layouts").is_dir() {
+            return self.load_valid(printer);
         }
+        let stack = Stack::load(&root);
+        let errors: Vec<Problem> = stack
+            .problems
+            .iter()
+            .filter(|p| p.is_error())
+            .cloned()
+            .collect();
+        print_problems(printer, &errors);
+        valid(stack)
+    }
+}
+
+fn valid(stack: Stack) -> anyhow::Result<Stack> {
+    match stack.error_count() {
+        0 => Ok(stack),
+        n => Err(hinted(
+            format!("the stack has {n} error{} (above)", plural(n)),
+            "fix them; `kiln check` lists them all",
+        )),
     }
 }
 

@@ -1,30 +1,33 @@
 //! `kiln update`: look for the latest stage3 and snapshot, verify them, and
 //! pin them in kiln.lock.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::fetch::{self, Fetcher, Options};
+use crate::layouts::Overrides;
 use crate::printer::Printer;
+
+use super::project::ProjectArgs;
 
 /// Find the latest stage3 and portage snapshot on the mirrors, download and
 /// verify them, and pin them in kiln.lock.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  kiln update\n  kiln update --config path/to/kiln.toml")]
+#[command(after_help = "Examples:\n  kiln update\n  kiln update --project path/to/project")]
 pub struct Args {
-    /// The project's kiln.toml (its directory gets kiln.lock).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Use only the cache and file:// or directory mirrors.
     #[arg(long)]
     pub offline: bool,
+    #[command(flatten)]
+    pub project: ProjectArgs,
 }
 
 pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let (dir, sources) = fetch::config::load(args.config.as_deref())?;
+    let stack = args.project.load_sources(printer)?;
+    let settings = stack.project.settings(&Overrides::default());
+    let (dir, sources) = (settings.root, settings.sources);
     let options = Options {
         offline: args.offline,
-        cache_dir: None,
+        cache_dir: Some(settings.cache.join("downloads")),
     };
     let fetcher = Fetcher::new(&dir, &sources, &options, printer)?;
     let lock = fetcher.update()?;

@@ -216,6 +216,9 @@ pub struct Fixture {
     pub stage3: PathBuf,
     pub snapshot: PathBuf,
     pub project: PathBuf,
+    /// KILN_CACHE_DIR.
+    pub cache_dir: PathBuf,
+    /// Where fetch keeps what it downloads: the cache's downloads/.
     pub cache: PathBuf,
 }
 
@@ -229,14 +232,15 @@ impl Fixture {
         publish(&mirror, "release", &stage3, &snapshot);
         let project = tmp.path().join("project");
         std::fs::create_dir_all(&project).unwrap();
-        let cache = tmp.path().join("cache");
+        let cache_dir = tmp.path().join("cache");
         let fx = Fixture {
             tmp,
             mirror,
             stage3,
             snapshot,
             project,
-            cache,
+            cache: cache_dir.join("downloads"),
+            cache_dir,
         };
         fx.config(&[&format!("file://{}", fx.mirror.display())], &["release"]);
         fx
@@ -269,7 +273,7 @@ impl Fixture {
     pub fn kiln(&self, args: &[&str]) -> Command {
         let mut cmd = super::kiln();
         cmd.current_dir(&self.project)
-            .env("KILN_CACHE_DIR", &self.cache)
+            .env("KILN_CACHE_DIR", &self.cache_dir)
             .args(args);
         cmd
     }
