@@ -176,3 +176,19 @@ impl Printer {
         pb
     }
 }
+
+/// A byte count for people: `512 B`, `3.4 MiB`.
+pub fn human_size(bytes: u64) -> String {
+    let mut size = bytes as f64;
+    for unit in ["B", "KiB", "MiB", "GiB"] {
+        if size < 1024.0 || unit == "GiB" {
+            return if unit == "B" {
+                format!("{bytes} B")
+            } else {
+                format!("{size:.1} {unit}")
+            };
+        }
+        size /= 1024.0;
+    }
+    unreachable!()
+}

@@ -12,10 +12,9 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::{
-    Container, build_state, find_bob_core, gentoo_mirrors, inputs, log_file, network, prepare, run,
-    state, tail,
-};
+use super::run::{self, Container, log_file, prepare, tail};
+use super::state::{self, build_state};
+use super::{find_bob_core, gentoo_mirrors, inputs, network};
 use crate::error::hinted;
 use crate::graph::{Node, Stack, Step};
 use crate::layouts::Overrides;

@@ -78,7 +78,7 @@ impl Test<'_> {
                     "the test of image {} failed: {} exited with {code}:\n{}",
                     self.image.id,
                     script.display(),
-                    super::tail(self.log, 15)
+                    super::run::tail(self.log, 15)
                 ),
                 format!(
                     "the full output is {}; test.sh runs inside the image with {interpreter} \

@@ -5,9 +5,12 @@
 //! builder state's layer. The output goes to the image's log file, and to the
 //! terminal with `-v`.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::layouts::Slim;
+use anyhow::Context;
+
+use crate::layouts::{ProjectSettings, Slim};
 use crate::printer::Printer;
 use crate::runtime::{Bind, Network, RunOptions, Runtime};
 
@@ -141,4 +144,76 @@ pub fn bind(host: &Path, container: &str, writable: bool) -> Bind {
         container: PathBuf::from(container),
         readonly: !writable,
     }
+}
+
+/// A build's scratch dir: a copy of its files (with an empty build.sh if it
+/// has none), the empty root and the report dir, and the shared caches.
+pub(super) fn prepare(
+    settings: &ProjectSettings,
+    dir: &Path,
+    scratch: &Path,
+    bob_core: &Path,
+    parent_out: Option<PathBuf>,
+) -> anyhow::Result<Mounts> {
+    fs::create_dir_all(scratch)?;
+    let config = scratch.join("config");
+    copy_dir(dir, &config)?;
+    if !config.join("build.sh").exists() {
+        fs::write(
+            config.join("build.sh"),
+            "# no build.sh: the packages of image.toml only\n",
+        )?;
+    }
+    let mounts = Mounts {
+        config,
+        root: scratch.join("root"),
+        out: scratch.join("out"),
+        bob_core: bob_core.to_path_buf(),
+        // Binary packages are only good for the stage3 they were built on.
+        binpkgs: settings.cache.join("binpkgs").join(format!(
+            "{}-{}",
+            settings.sources.arch, settings.sources.flavour
+        )),
+        distfiles: settings.cache.join("distfiles"),
+        parent_out,
+    };
+    for dir in [
+        &mounts.root,
+        &mounts.out,
+        &mounts.binpkgs,
+        &mounts.distfiles,
+    ] {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    Ok(mounts)
+}
+
+/// The log file of a build container, in the cache's logs/.
+pub(super) fn log_file(cache: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let logs = cache.join("logs");
+    fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    Ok(logs.join(format!("{name}.log")))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .context("cannot run cp")?;
+    anyhow::ensure!(
+        status.success(),
+        "cannot copy {} to {}",
+        from.display(),
+        to.display()
+    );
+    Ok(())
+}
+
+/// The last `lines` lines of a container's log, for an error.
+pub(super) fn tail(log: &Path, lines: usize) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }

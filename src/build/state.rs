@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::inputs::Inputs;
 use super::plan;
+use crate::layouts::BuildContainer;
 use crate::printer::Printer;
 
 /// One builder state.
@@ -240,5 +241,15 @@ pub fn remove_tree(path: &Path) -> anyhow::Result<()> {
             Err(e).with_context(|| format!("cannot remove {}", path.display()))
         }
         _ => Ok(()),
+    }
+}
+
+/// Which builder state an image builds in, and how to name it in errors;
+/// `None` for the stage3 base.
+pub fn build_state(container: &BuildContainer) -> Option<(String, String)> {
+    match container {
+        BuildContainer::Stage3 => None,
+        BuildContainer::Builder(b) => Some((builder_state(b), format!("builder {b}"))),
+        BuildContainer::ParentState(p) => Some((image_state(p), format!("image {p}"))),
     }
 }

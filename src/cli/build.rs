@@ -191,7 +191,10 @@ fn summary(printer: &Printer, outcomes: &[Outcome]) {
         } else {
             o.node.to_string()
         };
-        let size = o.size.map(build::human_size).unwrap_or_else(|| "-".into());
+        let size = o
+            .size
+            .map(crate::printer::human_size)
+            .unwrap_or_else(|| "-".into());
         let layers = o.layers.map_or_else(|| "-".into(), |l| l.to_string());
         let status = match o.status {
             Status::Built => "built",

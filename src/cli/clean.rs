@@ -13,11 +13,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::build::{human_size, state};
+use crate::build::state;
 use crate::error::hinted;
 use crate::graph::Stack;
 use crate::layouts::Overrides;
 use crate::printer::Printer;
+use crate::printer::human_size;
 use crate::runtime::{Runtime, userns};
 
 use super::project::ProjectArgs;

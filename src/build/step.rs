@@ -1,0 +1,326 @@
+//! step: one step of a build: its input digest, whether it is cached, and
+//! when not, its container run, test hook, image commit and builder state.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::run::{self, Container, log_file, prepare, tail};
+use super::state::{self, State, build_state};
+use super::{Ctx, Outcome, Status, hook, network, plan};
+use crate::error::hinted;
+use crate::graph::{Node, Reason, Step};
+use crate::printer::human_size;
+
+/// How one step runs: what it is built from and what it leaves.
+struct Job<'a> {
+    node: &'a Node,
+    dir: PathBuf,
+    state_name: String,
+    lower: State,
+    parent_out: Option<PathBuf>,
+    packages: Vec<String>,
+    builder_packages: Vec<String>,
+    slim: Option<crate::layouts::Slim>,
+    keep: Vec<String>,
+    digest: String,
+}
+
+impl Ctx<'_> {
+    pub(super) fn step(&self, step: &Step) -> anyhow::Result<Outcome> {
+        let start = Instant::now();
+        let node = &step.node;
+        let requested = step.reasons.contains(&Reason::Requested);
+        let (job, image) = match node {
+            Node::Builder(id) => (self.builder_job(node, id)?, None),
+            Node::Image(id) => {
+                let (job, image, parent) = self.image_job(node, id)?;
+                (job, Some((image, parent)))
+            }
+        };
+        let kept = self
+            .store
+            .get(&job.state_name)
+            .filter(|s| s.digest == job.digest);
+        let in_layout = match &image {
+            Some((image, _)) => self
+                .layout
+                .find(&image.reference)?
+                .is_some_and(|e| e.input.as_deref() == Some(&job.digest)),
+            None => true,
+        };
+        let forced = self.options.force_all || (self.options.force && requested && image.is_some());
+        if kept.is_some() && in_layout && !forced {
+            self.printer
+                .status("Cached", format!("{} {node}", node.kind()));
+            let (layers, size) = match &image {
+                Some((image, _)) => {
+                    let (layers, size) = self.layers(&image.reference)?;
+                    (Some(layers), size)
+                }
+                None => (None, None),
+            };
+            return Ok(Outcome {
+                node: node.clone(),
+                status: Status::Cached,
+                secs: start.elapsed().as_secs_f64(),
+                size,
+                layers,
+            });
+        }
+        self.printer
+            .status("Building", format!("{} {node}", node.kind()));
+        let scratch = self.settings.cache.join("work").join(&job.state_name);
+        state::remove_tree(&scratch)?;
+        let result = self.run_job(
+            &job,
+            image.as_ref().map(|(i, p)| (i, p.as_deref())),
+            &scratch,
+        );
+        let cleanup = state::remove_tree(&scratch);
+        let (size, layers) = result?;
+        cleanup?;
+        let secs = start.elapsed().as_secs_f64();
+        let size_text = size
+            .map(|s| format!(", layer {}", human_size(s)))
+            .unwrap_or_default();
+        self.printer.status(
+            "Built",
+            format!("{} {node} in {secs:.1}s{size_text}", node.kind()),
+        );
+        Ok(Outcome {
+            node: node.clone(),
+            status: Status::Built,
+            secs,
+            size,
+            layers,
+        })
+    }
+
+    /// How many layers the image in the layout has, and its top layer's size.
+    fn layers(&self, reference: &str) -> anyhow::Result<(usize, Option<u64>)> {
+        let entry = self
+            .layout
+            .find(reference)?
+            .context("image vanished from the layout")?;
+        let manifest = self.layout.blob_json(&entry.digest)?;
+        let layers = manifest["layers"].as_array();
+        let top = layers
+            .and_then(|l| l.last())
+            .and_then(|l| l["size"].as_u64());
+        Ok((layers.map_or(0, Vec::len), top))
+    }
+
+    fn builder_job<'a>(&self, node: &'a Node, id: &str) -> anyhow::Result<Job<'a>> {
+        let builder = self
+            .stack
+            .project
+            .builder_settings(id)
+            .with_context(|| format!("no builder {id}"))?;
+        let lower = match &builder.parent {
+            Some(parent) => {
+                self.state(&state::builder_state(parent), &format!("builder {parent}"))?
+            }
+            None => self.base.clone(),
+        };
+        let mut d = plan::Inputs::new("builder", id);
+        d.tree("dir", &builder.dir)?;
+        d.part("lower", lower.digest.as_bytes());
+        self.common_parts(&mut d);
+        Ok(Job {
+            node,
+            dir: builder.dir,
+            state_name: state::builder_state(id),
+            lower,
+            parent_out: None,
+            packages: Vec::new(),
+            builder_packages: builder.packages.clone(),
+            slim: None,
+            keep: Vec::new(),
+            digest: d.finish(),
+        })
+    }
+
+    fn image_job<'a>(
+        &self,
+        node: &'a Node,
+        id: &str,
+    ) -> anyhow::Result<(Job<'a>, crate::layouts::ImageSettings, Option<String>)> {
+        let image = self
+            .stack
+            .project
+            .image_settings(id, self.overrides)
+            .with_context(|| format!("no image {id}"))?;
+        let lower = match build_state(&image.build_container) {
+            Some((name, what)) => self.state(&name, &what)?,
+            None => self.base.clone(),
+        };
+        let (parent_manifest, parent_ref, parent_out) = match &image.parent {
+            Some(p) => {
+                let parent = self
+                    .stack
+                    .project
+                    .image_settings(p, self.overrides)
+                    .with_context(|| format!("no image {p}"))?;
+                let entry = self.layout.find(&parent.reference)?.ok_or_else(|| {
+                    hinted(
+                        format!(
+                            "{id}'s parent {} is not in {}",
+                            parent.reference,
+                            self.layout.dir.display()
+                        ),
+                        format!("build it first: `kiln build {p}`"),
+                    )
+                })?;
+                let out = self
+                    .state(&state::image_state(p), &format!("image {p}"))?
+                    .out;
+                (Some(entry.digest), Some(parent.reference), Some(out))
+            }
+            None => (None, None, None),
+        };
+        let mut d = plan::Inputs::new("image", id);
+        d.tree("dir", &image.dir)?;
+        d.part(
+            "settings",
+            &serde_json::to_vec(&(
+                &image.packages,
+                &image.config,
+                &image.slim,
+                &image.keep,
+                &image.reference,
+                image.compression.as_str(),
+                &image.arch,
+            ))?,
+        );
+        d.part(
+            "parent",
+            parent_manifest.as_deref().unwrap_or("scratch").as_bytes(),
+        );
+        d.part("lower", lower.digest.as_bytes());
+        self.common_parts(&mut d);
+        let job = Job {
+            node,
+            dir: image.dir.clone(),
+            state_name: state::image_state(id),
+            lower,
+            parent_out,
+            packages: image.packages.clone(),
+            builder_packages: Vec::new(),
+            slim: Some(image.slim.clone()),
+            keep: image.keep.clone(),
+            digest: d.finish(),
+        };
+        Ok((job, image, parent_ref))
+    }
+
+    fn common_parts(&self, d: &mut plan::Inputs) {
+        d.part("pins", self.pins.as_bytes());
+        d.part("bob-core", self.bob_digest.as_bytes());
+        d.part(
+            "SOURCE_DATE_EPOCH",
+            std::env::var("SOURCE_DATE_EPOCH")
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+    }
+
+    fn state(&self, name: &str, what: &str) -> anyhow::Result<State> {
+        self.store.get(name).ok_or_else(|| {
+            hinted(
+                format!(
+                    "the builder state of {what} ({name}) is not in {}",
+                    self.settings.cache.display()
+                ),
+                format!("build {what} first"),
+            )
+        })
+    }
+
+    /// Runs the container, then writes the image and the builder state.
+    fn run_job(
+        &self,
+        job: &Job<'_>,
+        image: Option<(&crate::layouts::ImageSettings, Option<&str>)>,
+        scratch: &Path,
+    ) -> anyhow::Result<(Option<u64>, Option<usize>)> {
+        let mounts = prepare(
+            &self.settings,
+            &job.dir,
+            scratch,
+            &self.bob_core,
+            job.parent_out.clone(),
+        )?;
+        let (root, out) = (mounts.root.clone(), mounts.out.clone());
+        let log = log_file(&self.settings.cache, &job.state_name)?;
+        let upper = scratch.join("upper");
+        let container = Container {
+            lowers: &job.lower.layers,
+            upper: &upper,
+            mounts: &mounts,
+            job: run::Job {
+                image: job.node.id(),
+                packages: &job.packages,
+                builder_packages: &job.builder_packages,
+                slim: job.slim.as_ref(),
+                keep: &job.keep,
+                jobs: self.options.jobs,
+                fetch_only: false,
+            },
+            log: &log,
+            live: self.options.live,
+            network: network(self.options.offline),
+            mirrors: &self.mirrors,
+        };
+        let code = container.run(self.rt, self.printer)?;
+        if code != 0 {
+            let failure = fs::read_to_string(out.join("failure.txt")).unwrap_or_default();
+            let detail = if failure.trim().is_empty() {
+                tail(&log, 15)
+            } else {
+                failure.trim_end().to_string()
+            };
+            return Err(hinted(
+                format!(
+                    "building {} {} failed (exit {code}):\n{detail}",
+                    job.node.kind(),
+                    job.node
+                ),
+                format!(
+                    "the full log is {}; the layout and the builder states are unchanged",
+                    log.display()
+                ),
+            ));
+        }
+        let mut result = (None, None);
+        if let Some((image, parent)) = image {
+            hook::Test {
+                image,
+                root: &root,
+                parent: parent.map(|p| (self.layout.dir.as_path(), p)),
+                cache: &self.settings.cache,
+                log: &log_file(&self.settings.cache, &format!("{}.test", job.state_name))?,
+                live: self.options.live,
+            }
+            .run(self.rt, self.printer)?;
+            self.layout.commit(parent, &root, image, &job.digest)?;
+            let (layers, size) = self.layers(&image.reference)?;
+            result = (size, Some(layers));
+            if out.join("PACKAGES.md").is_file() {
+                fs::copy(out.join("PACKAGES.md"), image.dir.join("PACKAGES.md")).with_context(
+                    || format!("cannot write {}", image.dir.join("PACKAGES.md").display()),
+                )?;
+            }
+        }
+        self.store.commit(
+            &job.state_name,
+            &job.digest,
+            &job.lower,
+            &scratch.join("upper"),
+            Some(&out),
+        )?;
+        Ok(result)
+    }
+}
