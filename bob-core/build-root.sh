@@ -15,6 +15,9 @@
 # With KILN_FETCH_ONLY=1 (kiln fetch) it stops after step 4 and only
 # downloads the distfiles step 5 would need.
 set -eEuo pipefail
+# Portage drops to the portage user to unpack and compile: under the caller's
+# umask 077 it could not read the files root made for it.
+umask 022
 
 _BOB_DIR=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 _CONFIG=${KILN_CONFIG:-/config}

@@ -402,16 +402,25 @@ pub(crate) fn user_demo_project(world: &str, user: &str) -> (tempfile::TempDir, 
     (tmp, project)
 }
 
-/// `kiln COMMAND --project PROJECT` as `user`, plain output.
+/// `kiln COMMAND --project PROJECT` run by `user`, under umask 077 as on a
+/// hardened host: what kiln makes for the build container's own users must
+/// not depend on the caller's umask.
 pub(crate) fn as_user(user: &str, command: &str, project: &Path) -> Command {
     let mut cmd = Command::new("runuser");
-    cmd.args(["-u", user, "--"])
-        .arg(crate::util::kiln_path())
-        .arg(command)
-        .arg("--project")
-        .arg(project)
-        .env("KILN_NO_PROGRESS", "1")
-        .env("NO_COLOR", "1");
+    cmd.args([
+        "-u",
+        user,
+        "--",
+        "sh",
+        "-c",
+        r#"umask 077 && exec "$0" "$@""#,
+    ])
+    .arg(crate::util::kiln_path())
+    .arg(command)
+    .arg("--project")
+    .arg(project)
+    .env("KILN_NO_PROGRESS", "1")
+    .env("NO_COLOR", "1");
     cmd
 }
 

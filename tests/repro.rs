@@ -5,7 +5,8 @@
 //! bob-core drops Portage's volatile database, docs/reproducible.md); then
 //! `skopeo copy` pushes the stack to a docker-registry on 127.0.0.1, the
 //! registry shares the parents' layer blobs, and podman pulls the top image
-//! back and runs it.
+//! back and runs it; last, an image that keeps Portage's database builds
+//! the same twice.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -63,6 +64,59 @@ pub fn root_rebuild_then_registry_round_trip(tmp: &Path, project: &Path, stack: 
         "root and rootless builds from the same binary packages differ"
     );
 
+    registry_round_trip(tmp, &oci, stack);
+    kept_package_database_repeats(project);
+}
+
+/// An image that keeps Portage's database (`_keep_vdb=true`) is the same
+/// when built again: bob-core drops the database's read cache (stamped with
+/// nanosecond mtimes) and emerge's mtimedb, and the rest comes from the
+/// binary packages.
+fn kept_package_database_repeats(project: &Path) {
+    let oci = project.join("oci");
+    let greeting = "demo/greeting:latest";
+    fs::write(
+        project.join("layouts/demo/images/greeting/build.sh"),
+        "_keep_vdb=true\n",
+    )
+    .unwrap();
+    let build = |extra: &[&str]| {
+        let out = run_ok(
+            kiln()
+                .args(["build", "demo/greeting", "--project"])
+                .arg(project)
+                .args(extra)
+                .env("SOURCE_DATE_EPOCH", EPOCH),
+        );
+        assert!(
+            stderr(&out).contains("Built image demo/greeting"),
+            "{}",
+            describe(&out)
+        );
+        digests(&oci)[greeting].clone()
+    };
+    let first = build(&[]);
+    let paths = crate::build::top_layer_paths(&oci, greeting);
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.starts_with("var/db/pkg/app-misc/greeting-") && p.ends_with("/COUNTER")),
+        "{paths:?}"
+    );
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.ends_with("/metadata") || p.ends_with("edb/mtimedb")),
+        "{paths:?}"
+    );
+    assert_eq!(
+        build(&["--force"]),
+        first,
+        "a kept package database differs"
+    );
+}
+
+fn registry_round_trip(tmp: &Path, oci: &Path, stack: &[&str]) {
     let registry = Registry::start(tmp);
     for reference in stack {
         run_ok(Command::new("skopeo").args([

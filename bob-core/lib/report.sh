@@ -171,8 +171,9 @@ bob_slim() {
   else
     # Kept: only its read cache goes. Each package's `metadata` records its
     # directory's mtime in ns (different on every build) and Portage ignores
-    # it once the image's clamped mtimes no longer match it.
-    rm -f "$root"/var/db/pkg/*/*/metadata
+    # it once the image's clamped mtimes no longer match it. mtimedb holds
+    # emerge's resume list and the config files' mtimes of this build.
+    rm -f "$root"/var/db/pkg/*/*/metadata "$root"/var/cache/edb/mtimedb
   fi
   find "$root/usr" "$root/var" -xdev -mindepth 1 -type d -empty -delete 2>/dev/null || true
   if [ ${#kept[@]} -gt 0 ]; then

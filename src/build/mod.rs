@@ -204,6 +204,10 @@ fn gentoo_mirrors(sources: &crate::fetch::Sources) -> String {
 /// thread starts. Real root maps container root to itself; a user needs a
 /// subordinate id range, as Portage chowns files to its own users.
 pub fn enter_runtime(cache: &Path) -> anyhow::Result<Runtime> {
+    // The scratch dirs kiln makes are read by Portage's own user in the
+    // container, and their modes end up in the image: not the caller's umask
+    // (077 on many hardened hosts), but the one every image builder uses.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let scratch = cache.join("scratch");
     fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
     let is_root = nix::unistd::geteuid().is_root() && crate::runtime::userns::in_initial_userns();
