@@ -5,8 +5,8 @@
 use std::fs;
 use std::process::Command;
 
-use crate::build::{as_user, user_demo_project};
-use crate::util::{describe, kiln, require_env, run_ok, stderr};
+use crate::build::{as_user, root_demo_project, user_demo_project};
+use crate::util::{describe, kiln, require_env, run_err, run_ok, stderr};
 
 #[test]
 fn clean_removes_a_rootless_builds_cache_but_not_the_layout() {
@@ -39,7 +39,7 @@ fn clean_removes_a_rootless_builds_cache_but_not_the_layout() {
         "{}",
         describe(&out)
     );
-    let out = crate::util::run_err(as_user(&user, "clean", &project).arg("demo/nope"));
+    let out = run_err(as_user(&user, "clean", &project).arg("demo/nope"));
     assert!(
         stderr(&out).contains("error: no builder state `demo/nope`")
             && stderr(&out).contains("hint: the cache holds: base, builder-demo-bob"),
@@ -84,12 +84,82 @@ fn clean_removes_a_rootless_builds_cache_but_not_the_layout() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "build.lock")
+        .filter(|n| n != "build.lock" && n != "run.lock")
         .collect();
     assert!(left.is_empty(), "left in the cache: {left:?}");
     let out = run_ok(&mut as_user(&user, "clean", &project));
     assert!(
         stderr(&out).contains("0 paths, freed 0 B"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// What must stop clean, or not: a kiln.toml it cannot read (the cache dir
+/// would be a guess), a layout inside what it removes, a running `kiln run`;
+/// a dangling symlink and a broken image elsewhere must not.
+#[test]
+fn clean_refuses_to_guess_and_removes_dangling_links() {
+    let Some((_tmp, project, _world)) = root_demo_project() else {
+        return;
+    };
+    let cache = project.join(".cache");
+    fs::create_dir_all(cache.join("logs")).unwrap();
+    fs::write(cache.join("logs/bob-demo-glibc.log"), "a log").unwrap();
+    std::os::unix::fs::symlink("/nonexistent/kiln", cache.join("work")).unwrap();
+    let toml = fs::read_to_string(project.join("kiln.toml")).unwrap();
+    let clean = || {
+        let mut cmd = kiln();
+        cmd.arg("clean").arg("--project").arg(&project);
+        cmd
+    };
+
+    fs::write(
+        project.join("kiln.toml"),
+        toml.replace("cache =", "cache =="),
+    )
+    .unwrap();
+    let out = run_err(&mut clean());
+    assert!(
+        stderr(&out).contains("kiln.toml:2:")
+            && stderr(&out).contains("kiln.toml has 1 error")
+            && cache.join("logs/bob-demo-glibc.log").exists(),
+        "{}",
+        describe(&out)
+    );
+
+    let layout_in_cache = toml.replace("layout = \"oci\"", "layout = \".cache/logs/oci\"");
+    fs::write(project.join("kiln.toml"), layout_in_cache).unwrap();
+    let out = run_err(&mut clean());
+    assert!(
+        stderr(&out).contains("is inside")
+            && stderr(&out).contains("which kiln clean would remove")
+            && cache.join("logs/bob-demo-glibc.log").exists(),
+        "{}",
+        describe(&out)
+    );
+
+    fs::write(project.join("kiln.toml"), &toml).unwrap();
+    let run = fs::File::create(cache.join("run.lock")).unwrap();
+    run.lock_shared().unwrap();
+    let out = run_err(&mut clean());
+    assert!(
+        stderr(&out).contains("a kiln run is using the cache")
+            && cache.join("logs/bob-demo-glibc.log").exists(),
+        "{}",
+        describe(&out)
+    );
+    drop(run);
+
+    // An image with an error is no reason to keep the cache.
+    fs::write(
+        project.join("layouts/demo/images/glibc/image.toml"),
+        "packages = 3\n",
+    )
+    .unwrap();
+    let out = run_ok(&mut clean());
+    assert!(
+        !cache.join("logs").exists() && cache.join("work").symlink_metadata().is_err(),
         "{}",
         describe(&out)
     );

@@ -67,13 +67,16 @@ impl Store {
         let path = cache.join("build.lock");
         let lock =
             fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&lock);
-        // SAFETY: flock on a descriptor this function owns.
-        if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(crate::error::hinted(
-                format!("another kiln build is using the cache {}", cache.display()),
-                "wait for it to finish, or give this build its own cache (KILN_CACHE_DIR)",
-            ));
+        if let Err(e) = lock.try_lock() {
+            return Err(match e {
+                fs::TryLockError::WouldBlock => crate::error::hinted(
+                    format!("another kiln build is using the cache {}", cache.display()),
+                    "wait for it to finish, or give this build its own cache (KILN_CACHE_DIR)",
+                ),
+                fs::TryLockError::Error(e) => {
+                    anyhow::Error::new(e).context(format!("cannot lock {}", path.display()))
+                }
+            });
         }
         Ok(Store {
             root: cache.to_path_buf(),

@@ -13,9 +13,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
+
 use crate::build::state;
 use crate::error::hinted;
-use crate::graph::Stack;
 use crate::layouts::Overrides;
 use crate::printer::Printer;
 use crate::printer::human_size;
@@ -55,8 +56,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let stack = Stack::load(&args.project.root()?);
-    let cache = stack.project.settings(&Overrides::default()).cache;
+    let stack = args.project.load_settings(printer)?;
+    let settings = stack.project.settings(&Overrides::default());
+    let cache = settings.cache;
     if !cache.is_dir() {
         printer.info(format!(
             "nothing to clean: {} does not exist",
@@ -68,17 +70,29 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let real_root = nix::unistd::geteuid().is_root() && userns::in_initial_userns();
     let _rt = Runtime::enter(real_root, &cache.join("scratch"))?;
     let store = state::Store::open(&cache)?;
+    let _no_runs = lock_out_runs(&cache)?;
     let paths = if args.states.is_empty() {
         let names = DEFAULT
             .iter()
             .chain(if args.all { COSTLY.iter() } else { [].iter() });
         names
             .map(|n| cache.join(n))
-            .filter(|p| p.exists())
+            // a dangling symlink goes too
+            .filter(|p| p.symlink_metadata().is_ok())
             .collect()
     } else {
         named(&store, &args.states)?
     };
+    if let Some(holder) = paths.iter().find(|p| settings.layout.starts_with(p)) {
+        return Err(hinted(
+            format!(
+                "the OCI layout {} is inside {}, which kiln clean would remove",
+                settings.layout.display(),
+                holder.display()
+            ),
+            "move the layout (kiln.toml's `layout`) or the cache (`cache`) so neither holds the other",
+        ));
+    }
     let (mut freed, mut count) = (0, 0);
     for path in &paths {
         let size = tree_size(path);
@@ -171,4 +185,22 @@ fn tree_size(path: &Path) -> u64 {
     fs::read_dir(path)
         .map(|entries| entries.flatten().map(|e| tree_size(&e.path())).sum())
         .unwrap_or(0)
+}
+
+/// Holds the cache's run lock exclusively: `kiln run` unpacks image layers
+/// into the cache it shares (KILN_CACHE_DIR) and runs containers on them.
+fn lock_out_runs(cache: &Path) -> anyhow::Result<fs::File> {
+    let path = cache.join(crate::store::RUN_LOCK);
+    let file =
+        fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(hinted(
+            format!("a kiln run is using the cache {}", cache.display()),
+            "wait for it to finish, then clean",
+        )),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(anyhow::Error::new(e).context(format!("cannot lock {}", path.display())))
+        }
+    }
 }

@@ -51,6 +51,32 @@ impl ProjectArgs {
         print_problems(printer, &errors);
         valid(stack)
     }
+
+    /// The stack for commands that need only kiln.toml's settings (clean):
+    /// its errors fail them, since a cache dir read wrong is the wrong dir,
+    /// while a broken image elsewhere in the stack must not stop them.
+    pub fn load_settings(&self, printer: &Printer) -> anyhow::Result<Stack> {
+        let root = self.root()?;
+        let stack = Stack::load(&root);
+        let errors: Vec<Problem> = stack
+            .problems
+            .iter()
+            .filter(|p| p.is_error() && p.file == root.join("kiln.toml"))
+            .cloned()
+            .collect();
+        print_problems(printer, &errors);
+        match errors.len() {
+            0 => Ok(stack),
+            n => Err(hinted(
+                format!(
+                    "{} has {n} error{} (above)",
+                    root.join("kiln.toml").display(),
+                    plural(n)
+                ),
+                "fix them; `kiln check` lists them all",
+            )),
+        }
+    }
 }
 
 fn valid(stack: Stack) -> anyhow::Result<Stack> {

@@ -95,6 +95,7 @@ pub fn run(mut args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
         ));
     }
     let store = Store::open()?;
+    let _running = store.run_lock()?;
     let image = match (&args.rootfs, &args.reference) {
         (Some(_), Some(first)) => {
             // with --rootfs there is no REF: the first word is the command's

@@ -15,6 +15,9 @@ use anyhow::Context;
 
 pub use image::{Image, Layer};
 
+/// The lock file `kiln run` holds shared and `kiln clean` exclusively.
+pub const RUN_LOCK: &str = "run.lock";
+
 /// The cache dir and what lives in it.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -52,6 +55,18 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// A shared lock on the store for as long as the file lives: `kiln
+    /// clean` takes it exclusively, so it never removes the layers of a
+    /// running container.
+    pub fn run_lock(&self) -> anyhow::Result<std::fs::File> {
+        let path = self.root.join(RUN_LOCK);
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        file.lock_shared()
+            .with_context(|| format!("cannot lock {}", path.display()))?;
+        Ok(file)
     }
 
     /// Where containers keep their per-run state, upper and work dirs.
