@@ -47,17 +47,7 @@ pub fn root_rebuild_then_registry_round_trip(tmp: &Path, project: &Path, stack: 
         fs::remove_dir_all(project.join(".cache").join(dir)).unwrap();
     }
     fs::remove_dir_all(&oci).unwrap();
-    let out = run_ok(
-        kiln()
-            .args(["build", "demo", "--project"])
-            .arg(project)
-            .env("SOURCE_DATE_EPOCH", EPOCH),
-    );
-    assert!(
-        stderr(&out).contains("4 built, 0 cached"),
-        "{}",
-        describe(&out)
-    );
+    build_as_root(project, &["demo"], "4 built, 0 cached");
     assert_eq!(
         digests(&oci),
         rootless,
@@ -80,22 +70,11 @@ fn kept_package_database_repeats(project: &Path) {
         "_keep_vdb=true\n",
     )
     .unwrap();
-    let build = |extra: &[&str]| {
-        let out = run_ok(
-            kiln()
-                .args(["build", "demo/greeting", "--project"])
-                .arg(project)
-                .args(extra)
-                .env("SOURCE_DATE_EPOCH", EPOCH),
-        );
-        assert!(
-            stderr(&out).contains("Built image demo/greeting"),
-            "{}",
-            describe(&out)
-        );
+    let build = |args: &[&str]| {
+        build_as_root(project, args, "Built image demo/greeting");
         digests(&oci)[greeting].clone()
     };
-    let first = build(&[]);
+    let first = build(&["demo/greeting"]);
     let paths = crate::build::top_layer_paths(&oci, greeting);
     assert!(
         paths
@@ -110,10 +89,23 @@ fn kept_package_database_repeats(project: &Path) {
         "{paths:?}"
     );
     assert_eq!(
-        build(&["--force"]),
+        build(&["demo/greeting", "--force"]),
         first,
         "a kept package database differs"
     );
+}
+
+/// `kiln build ARGS` as root with SOURCE_DATE_EPOCH; its stderr says `expect`.
+fn build_as_root(project: &Path, args: &[&str], expect: &str) {
+    let out = run_ok(
+        kiln()
+            .arg("build")
+            .args(args)
+            .arg("--project")
+            .arg(project)
+            .env("SOURCE_DATE_EPOCH", EPOCH),
+    );
+    assert!(stderr(&out).contains(expect), "{}", describe(&out));
 }
 
 fn registry_round_trip(tmp: &Path, oci: &Path, stack: &[&str]) {

@@ -64,20 +64,12 @@ impl Store {
             fs::create_dir_all(cache.join(dir))
                 .with_context(|| format!("cannot create {}", cache.join(dir).display()))?;
         }
-        let path = cache.join("build.lock");
-        let lock =
-            fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        if let Err(e) = lock.try_lock() {
-            return Err(match e {
-                fs::TryLockError::WouldBlock => crate::error::hinted(
-                    format!("another kiln build is using the cache {}", cache.display()),
-                    "wait for it to finish, or give this build its own cache (KILN_CACHE_DIR)",
-                ),
-                fs::TryLockError::Error(e) => {
-                    anyhow::Error::new(e).context(format!("cannot lock {}", path.display()))
-                }
-            });
-        }
+        let lock = crate::store::try_lock(&cache.join("build.lock"), || {
+            crate::error::hinted(
+                format!("another kiln build is using the cache {}", cache.display()),
+                "wait for it to finish, or give this build its own cache (KILN_CACHE_DIR)",
+            )
+        })?;
         Ok(Store {
             root: cache.to_path_buf(),
             _lock: lock,

@@ -13,8 +13,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use crate::build::state;
 use crate::error::hinted;
 use crate::layouts::Overrides;
@@ -190,17 +188,10 @@ fn tree_size(path: &Path) -> u64 {
 /// Holds the cache's run lock exclusively: `kiln run` unpacks image layers
 /// into the cache it shares (KILN_CACHE_DIR) and runs containers on them.
 fn lock_out_runs(cache: &Path) -> anyhow::Result<fs::File> {
-    let path = cache.join(crate::store::RUN_LOCK);
-    let file =
-        fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(hinted(
+    crate::store::try_lock(&cache.join(crate::store::RUN_LOCK), || {
+        hinted(
             format!("a kiln run is using the cache {}", cache.display()),
             "wait for it to finish, then clean",
-        )),
-        Err(fs::TryLockError::Error(e)) => {
-            Err(anyhow::Error::new(e).context(format!("cannot lock {}", path.display())))
-        }
-    }
+        )
+    })
 }

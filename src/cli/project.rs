@@ -41,15 +41,7 @@ impl ProjectArgs {
         if root.join("layouts").is_dir() {
             return self.load_valid(printer);
         }
-        let stack = Stack::load(&root);
-        let errors: Vec<Problem> = stack
-            .problems
-            .iter()
-            .filter(|p| p.is_error())
-            .cloned()
-            .collect();
-        print_problems(printer, &errors);
-        valid(stack)
+        errors_only(printer, Stack::load(&root), "the stack", |_| true)
     }
 
     /// The stack for commands that need only kiln.toml's settings (clean):
@@ -57,36 +49,44 @@ impl ProjectArgs {
     /// while a broken image elsewhere in the stack must not stop them.
     pub fn load_settings(&self, printer: &Printer) -> anyhow::Result<Stack> {
         let root = self.root()?;
-        let stack = Stack::load(&root);
-        let errors: Vec<Problem> = stack
-            .problems
-            .iter()
-            .filter(|p| p.is_error() && p.file == root.join("kiln.toml"))
-            .cloned()
-            .collect();
-        print_problems(printer, &errors);
-        match errors.len() {
-            0 => Ok(stack),
-            n => Err(hinted(
-                format!(
-                    "{} has {n} error{} (above)",
-                    root.join("kiln.toml").display(),
-                    plural(n)
-                ),
-                "fix them; `kiln check` lists them all",
-            )),
-        }
+        let toml = root.join("kiln.toml");
+        let what = toml.display().to_string();
+        errors_only(printer, Stack::load(&root), &what, |p| p.file == toml)
+    }
+}
+
+/// Prints the errors `counts` picks, and fails if there are any.
+fn errors_only(
+    printer: &Printer,
+    stack: Stack,
+    what: &str,
+    counts: impl Fn(&Problem) -> bool,
+) -> anyhow::Result<Stack> {
+    let errors: Vec<Problem> = stack
+        .problems
+        .iter()
+        .filter(|p| p.is_error() && counts(p))
+        .cloned()
+        .collect();
+    print_problems(printer, &errors);
+    match errors.len() {
+        0 => Ok(stack),
+        n => Err(failed(what, n)),
     }
 }
 
 fn valid(stack: Stack) -> anyhow::Result<Stack> {
     match stack.error_count() {
         0 => Ok(stack),
-        n => Err(hinted(
-            format!("the stack has {n} error{} (above)", plural(n)),
-            "fix them; `kiln check` lists them all",
-        )),
+        n => Err(failed("the stack", n)),
     }
+}
+
+fn failed(what: &str, n: usize) -> anyhow::Error {
+    hinted(
+        format!("{what} has {n} error{} (above)", plural(n)),
+        "fix them; `kiln check` lists them all",
+    )
 }
 
 /// Each problem as `error: file:line:col: message` with its hint below.

@@ -91,3 +91,21 @@ impl Store {
         Ok((dir, true))
     }
 }
+
+/// `path` created and locked exclusively for as long as the file lives, or
+/// the error `busy` makes when another process holds it: kiln's cache locks
+/// (build.lock, run.lock) never wait.
+pub fn try_lock(
+    path: &Path,
+    busy: impl FnOnce() -> anyhow::Error,
+) -> anyhow::Result<std::fs::File> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(busy()),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow::Error::new(e).context(format!("cannot lock {}", path.display())))
+        }
+    }
+}
