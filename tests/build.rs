@@ -14,7 +14,7 @@ fn repo_path(rel: &str) -> PathBuf {
 }
 
 /// The chroot tests need root; `scripts/test` runs the suite as root.
-fn require_root() -> bool {
+pub(crate) fn require_root() -> bool {
     let out = Command::new("id").arg("-u").output().expect("run id -u");
     let root = String::from_utf8_lossy(&out.stdout).trim() == "0";
     if !root {

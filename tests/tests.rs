@@ -3,6 +3,7 @@
 
 mod util;
 
+mod accounts;
 mod build;
 mod builder;
 mod clean;

@@ -9,6 +9,7 @@
 //! as the next builder state (state). A failed build changes neither the
 //! layout nor any builder state.
 
+pub mod accounts;
 pub mod distfiles;
 pub mod hook;
 pub mod inputs;

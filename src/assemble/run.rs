@@ -30,6 +30,9 @@ pub struct Mounts {
     /// The parent image's reports (its package.installed becomes
     /// package.provided), read-only.
     pub parent_out: Option<PathBuf>,
+    /// The parent image's account files as its layers merge them
+    /// (accounts.rs), read-only; build-root.sh starts the root's from them.
+    pub parent_accounts: Option<PathBuf>,
 }
 
 /// What build-root.sh is told through its environment.
@@ -80,6 +83,9 @@ impl Container<'_> {
         ];
         if let Some(parent_out) = &m.parent_out {
             binds.push(bind(parent_out, "/kiln/parent", false));
+        }
+        if let Some(accounts) = &m.parent_accounts {
+            binds.push(bind(accounts, "/kiln/parent-accounts", false));
         }
         let job = &self.job;
         let mut env = vec![
@@ -176,6 +182,7 @@ pub(super) fn prepare(
         )),
         distfiles: settings.cache.join("distfiles"),
         parent_out,
+        parent_accounts: None,
     };
     for dir in [
         &mounts.root,

@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use super::run::{self, Container, log_file, prepare, tail};
 use super::state::{self, State, build_state};
-use super::{Ctx, Outcome, Status, hook, network, plan};
+use super::{Ctx, Outcome, Status, accounts, hook, network, plan};
 use crate::error::hinted;
 use crate::graph::{Node, Reason, Step};
 use crate::printer::human_size;
@@ -246,13 +246,18 @@ impl Ctx<'_> {
         image: Option<(&crate::layouts::ImageSettings, Option<&str>)>,
         scratch: &Path,
     ) -> anyhow::Result<(Option<u64>, Option<usize>)> {
-        let mounts = prepare(
+        let mut mounts = prepare(
             &self.settings,
             &job.dir,
             scratch,
             &self.bob_core,
             job.parent_out.clone(),
         )?;
+        if let Some((_, Some(parent))) = image {
+            let dir = scratch.join("parent-accounts");
+            accounts::write_parents(&self.layout.dir, parent, &dir)?;
+            mounts.parent_accounts = Some(dir);
+        }
         let (root, out) = (mounts.root.clone(), mounts.out.clone());
         let log = log_file(&self.settings.cache, &job.state_name)?;
         let upper = scratch.join("upper");

@@ -8,6 +8,7 @@
 //! another map has other owners.
 
 mod image;
+mod merged;
 mod unpack;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 pub use image::{Image, Layer};
+pub use merged::File;
 
 /// The lock file `kiln run` holds shared and `kiln clean` exclusively.
 pub const RUN_LOCK: &str = "run.lock";

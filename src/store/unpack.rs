@@ -60,7 +60,7 @@ impl<R: Read> Read for Padded<R> {
     }
 }
 
-fn decompressed(layer: &Layer) -> anyhow::Result<Box<dyn Read>> {
+pub(super) fn decompressed(layer: &Layer) -> anyhow::Result<Box<dyn Read>> {
     let file = io::BufReader::new(
         fs::File::open(&layer.blob)
             .with_context(|| format!("opening layer blob {}", layer.blob.display()))?,
