@@ -4,10 +4,10 @@
 //! The modules follow the data flow of `kiln build` (see `docs/design.md`):
 //! `layouts` reads the stack definitions, `graph` orders them, `fetch` brings
 //! and verifies the stage3 and snapshot, `store` keeps builder states and
-//! unpacked layers, `runtime` runs build containers, `build` drives one image
+//! unpacked layers, `runtime` runs build containers, `assemble` drives one image
 //! through them, and `oci` writes the result. `cli` is the command line on top.
 
-pub mod build;
+pub mod assemble;
 pub mod cli;
 pub mod error;
 pub mod fetch;

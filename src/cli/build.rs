@@ -1,12 +1,12 @@
 //! `kiln build`: build namespaces or images of the stack, parents and
 //! builders first, into the OCI layout; `--dry-run` prints the plan in order
-//! with why each step would run. The build itself is `crate::build`.
+//! with why each step would run. The build itself is `crate::assemble`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::build::{self, Outcome, Status};
+use crate::assemble::{self, Outcome, Status};
 use crate::graph::{Node, Reason, Stack, Step};
 use crate::layouts::problem::display_path;
 use crate::layouts::{BuildContainer, Compression, Overrides};
@@ -70,9 +70,9 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let steps = stack.plan(&args.targets, args.no_deps)?;
     let overrides = args.overrides();
     if !args.dry_run {
-        build::find_bob_core(&stack.project.root)?;
-        let rt = build::enter_runtime(&stack.project.settings(&overrides).cache)?;
-        let options = build::Options {
+        assemble::find_bob_core(&stack.project.root)?;
+        let rt = assemble::enter_runtime(&stack.project.settings(&overrides).cache)?;
+        let options = assemble::Options {
             force: args.force,
             force_all: args.force_all,
             offline: args.offline,
@@ -80,7 +80,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
             live: printer.is_verbose(),
             keep_going: args.keep_going,
         };
-        let outcomes = build::build(&stack, &steps, &overrides, &options, &rt, printer)?;
+        let outcomes = assemble::build(&stack, &steps, &overrides, &options, &rt, printer)?;
         summary(printer, &outcomes);
         let failed = outcomes
             .iter()

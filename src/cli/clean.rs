@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::build::state;
+use crate::assemble::state;
 use crate::error::hinted;
 use crate::layouts::Overrides;
 use crate::printer::Printer;

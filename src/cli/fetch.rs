@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::build;
+use crate::assemble;
 use crate::fetch::{self, Fetcher, Lock, Options};
 use crate::layouts::Overrides;
 use crate::printer::Printer;
@@ -58,7 +58,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let has_images = !stack.plan(&args.targets, false)?.is_empty();
     // Nothing may start a thread before this: entering needs one thread.
     let rt = match has_images {
-        true => Some(build::enter_runtime(&settings.cache)?),
+        true => Some(assemble::enter_runtime(&settings.cache)?),
         false => None,
     };
     let options = Options {
@@ -69,7 +69,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let distfiles = match &rt {
         Some(rt) => {
             let steps = stack.plan(&args.targets, false)?;
-            Some(build::distfiles::fetch(
+            Some(assemble::distfiles::fetch(
                 &stack,
                 &steps,
                 &overrides,
@@ -86,7 +86,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
         fetcher.export(&inputs, to)?;
         Lock::write(&inputs.lock, to)?;
         if let Some(distfiles) = &distfiles {
-            let count = build::distfiles::export(distfiles, to)?;
+            let count = assemble::distfiles::export(distfiles, to)?;
             printer.status("Exported", format!("{count} distfiles to {}", to.display()));
         }
     }

@@ -1,4 +1,6 @@
-//! build: drives each image of a plan through its build, in order.
+//! assemble: drives each image of a plan through its build, in order.
+//! (Not named `build/`: global gitignores, indexers and coverage tools skip
+//! a dir of that name as build output.)
 //!
 //! For each step (step): work out its input digest (plan), skip it when the layout
 //! and the builder state already carry that digest, else run bob-core's
