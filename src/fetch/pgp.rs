@@ -2,7 +2,7 @@
 //! signatures (`.asc`, `.gpgsig`) and clearsigned texts (`latest-*.txt`).
 //!
 //! rPGP checks the cryptography of one signature against one key and nothing
-//! else: it accepted a revoked key in a probe (crates.md). So this module
+//! else: in a probe it accepted a signature by a revoked key. So this module
 //! decides which key may sign: the issuer must be a trusted primary key or one
 //! of its subkeys with a valid binding (and back-signature), flagged for
 //! signing, neither revoked nor expired now, and the signature must not be

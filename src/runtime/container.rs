@@ -240,7 +240,8 @@ impl Runtime {
         let mut container = match built {
             Ok(c) => c,
             Err(e) => {
-                // the cause is what the container's init wrote (pitfall 7)
+                // build() says only "failed to prepare rootfs": the cause
+                // is what the container's init wrote to its stderr pipe
                 set_nonblocking(err_r.as_raw_fd());
                 let mut detail = Vec::new();
                 drain(err_r.as_fd(), &mut detail);

@@ -2,7 +2,14 @@
 //! (capabilities, /proc, /dev, tmpfs /tmp and /run, devpts, shm), with no
 //! user namespace in the spec (kiln is already root of its own, so the
 //! container inherits it) and no cgroup resources (rootless cannot write
-//! them here, libcontainer.md pitfalls 1 to 6).
+//! them). What libcontainer 0.7 does unasked, and this spec avoids: it
+//! SIGKILLs every process of the container's cgroup on delete (so the cgroup
+//! path is always unique and absolute, never "" or "/", which would take the
+//! caller or the machine with it); as root its default cgroup path moves the
+//! container out of the caller's memory cgroup; an empty `resources` makes it
+//! write devices.allow (EPERM rootless); its default capabilities are too few
+//! for emerge (CHOWN, DAC_OVERRIDE, FOWNER, SETUID... are needed: a
+//! docker-like set); its default devpts mount has gid=5 (EINVAL rootless).
 
 use std::path::{Path, PathBuf};
 
@@ -136,7 +143,7 @@ pub fn build(
             "tmpfs",
             &["nosuid", "strictatime", "mode=755", "size=65536k"],
         )?,
-        // no gid=5: it gave EINVAL rootless (pitfall 6)
+        // no gid=5: libcontainer's default devpts option gives EINVAL rootless
         mount(
             "/dev/pts",
             "devpts",
@@ -228,7 +235,7 @@ pub fn build(
         .cgroups_path(PathBuf::from(cgroup))
         .build()?;
     // The builder's default Some(empty) makes libcontainer write
-    // devices.allow, which fails rootless (pitfall 3).
+    // devices.allow, which fails rootless.
     linux.set_resources(None);
 
     Ok(SpecBuilder::default()

@@ -2,7 +2,9 @@
 //!
 //! kiln works the way podman and buildah do rootless: the kiln process itself
 //! enters a new user, mount and cgroup namespace first, becomes "root" there,
-//! mounts overlays and drives libcontainer from inside (libcontainer.md).
+//! mounts overlays and drives libcontainer from inside: rootless, a user
+//! namespace in the container's spec fails on cgroup v1 hosts unless root
+//! prepared cgroup dirs once, while this way needs no root step at all.
 //! Everything kiln does afterwards (unpacking layers, writing layers) sees
 //! in-container ids, which is how ids get back out to the OCI writer.
 //! The mapping is chosen from who runs kiln; [`UserNs::explain`] says why.
@@ -308,7 +310,9 @@ impl UserNs {
 
     /// newuidmap must write the map of a process that already unshared, from
     /// outside: a forked helper waits for the signal, maps, and its exit
-    /// status is checked (libcontainer does not check it, pitfall 4).
+    /// status is checked (libcontainer, left to map ids itself, writes a
+    /// one-line map directly, which fails unprivileged, and never checks
+    /// newuidmap's exit status).
     fn enter_with_helper(&self, flags: CloneFlags) -> anyhow::Result<()> {
         let (go_r, go_w) = pipe()?;
         let (err_r, err_w) = pipe()?;

@@ -1,10 +1,11 @@
 //! kiln's store: image layers unpacked once, kept by diff_id under the cache
 //! dir, and used read-only as overlay lower dirs by every container.
 //!
-//! Layers are unpacked inside kiln's user namespace, so their owners land in
-//! the mapped range on the host (a root-owned lower dir could not be written
-//! through overlay, libcontainer.md pitfall 10), and they are kept per id
-//! mapping, since the same tar unpacked under another map has other owners.
+//! Layers are unpacked inside kiln's user namespace, so their owners land
+//! in the mapped range on the host (a lower dir owned by host root shows up
+//! as 65534 in a user's namespace and cannot be written through overlay),
+//! and they are kept per id mapping, since the same tar unpacked under
+//! another map has other owners.
 
 mod image;
 mod unpack;
