@@ -7,13 +7,16 @@
 #  2. configure_builder (or gentoo-bb's configure_bob) hook, then a
 #     builder's own packages (KILN_BUILDER_PACKAGES) emerged into /
 #  3. package.provided <- the parent image's installed package list
-#  4. configure_rootfs_build hook
-#  5. emerge the packages into /emerge-root, making and reusing binpkgs
-#  6. finish_rootfs_build hook
-#  7. package lists, PACKAGES.md and sbom.json into $KILN_OUT
-#  8. slim the root (headers, static libs, docs, man, info, locales, vdb)
-# With KILN_FETCH_ONLY=1 (kiln fetch) it stops after step 4 and only
-# downloads the distfiles step 5 would need.
+#  4. the root's etc/passwd, group, shadow, gshadow <- the parent image's
+#     (lib/accounts.sh), so that acct-user packages add to them
+#  5. configure_rootfs_build hook
+#  6. emerge the packages into /emerge-root, making and reusing binpkgs
+#  7. finish_rootfs_build hook
+#  8. package lists, PACKAGES.md and sbom.json into $KILN_OUT
+#  9. slim the root (headers, static libs, docs, man, info, locales, vdb),
+#     drop the account files the parent's layer has as they are
+# With KILN_FETCH_ONLY=1 (kiln fetch) it stops after step 5 and only
+# downloads the distfiles step 6 would need.
 set -eEuo pipefail
 # Portage drops to the portage user to unpack and compile: under the caller's
 # umask 077 it could not read the files root made for it.
@@ -24,6 +27,7 @@ _CONFIG=${KILN_CONFIG:-/config}
 _EMERGE_ROOT=${KILN_EMERGE_ROOT:-/emerge-root}
 _OUT=${KILN_OUT:-/kiln/out}
 _PARENT_PACKAGES=${KILN_PARENT_PACKAGES:-/kiln/parent/package.installed}
+_PARENT_ACCOUNTS=${KILN_PARENT_ACCOUNTS:-/kiln/parent-accounts}
 _IMAGE=${KILN_IMAGE:-$(basename "$_CONFIG")}
 KILN_KEEP=${KILN_KEEP:-}
 _BOB_STATE=$_OUT
@@ -31,6 +35,8 @@ _BOB_STATE=$_OUT
 . "$_BOB_DIR/lib/helpers.sh"
 # shellcheck source=lib/report.sh
 . "$_BOB_DIR/lib/report.sh"
+# shellcheck source=lib/accounts.sh
+. "$_BOB_DIR/lib/accounts.sh"
 
 _bob_step="starting"
 trap 'rc=$?; bob_msg "error: $_bob_step failed (exit $rc)"; exit $rc' ERR
@@ -105,6 +111,9 @@ if [ -f "$_PARENT_PACKAGES" ]; then
   bob_msg "$(grep -c . "$_PARENT_PACKAGES" || true) packages provided by the parent image"
 fi
 
+step "accounts: etc/passwd, group, shadow, gshadow"
+bob_seed_accounts
+
 if declare -F configure_rootfs_build >/dev/null; then
   step "configure_rootfs_build (build.sh)"
   configure_rootfs_build
@@ -141,4 +150,5 @@ bob_write_reports
 
 step "slimming $_EMERGE_ROOT"
 bob_slim "$_EMERGE_ROOT"
+bob_prune_accounts
 bob_msg "done: $_IMAGE ($(du -sh "$_EMERGE_ROOT" | cut -f1))"
