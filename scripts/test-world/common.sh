@@ -69,6 +69,24 @@ tw_in_root() {
   ' tw_in_root "$root" "${#binds[@]}" "${binds[@]}" "$@"
 }
 
+# The host's own Debian mirror (deb822 or one-line format); never a fixed host.
+debian_mirror() {
+  [ -n "${KILN_DEBIAN_MIRROR:-}" ] && { echo "$KILN_DEBIAN_MIRROR"; return; }
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk '
+      function flush() { if (deb && main && uri != "") { print uri; found = 1; exit } deb = main = 0; uri = "" }
+      /^[[:space:]]*$/ { flush(); next }
+      /^Types:/ { for (i = 2; i <= NF; i++) if ($i == "deb") deb = 1 }
+      /^URIs:/ { uri = $2 }
+      /^Suites:/ { for (i = 2; i <= NF; i++) if ($i !~ /-/) main = 1 }
+      END { if (!found) flush() }' "$f"
+  done | head -n1 | grep . && return
+  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+    awk '$1 == "deb" { i = 2; if ($i ~ /^\[/) while ($i !~ /\]$/) i++; if ($i ~ /^\[/ || $(i-1) ~ /\]$/) i++; if ($(i+1) !~ /-/) { print $i; exit } }' | grep . ||
+    die "no Debian mirror found in /etc/apt/sources.list{,.d/}; set KILN_DEBIAN_MIRROR=http://your.mirror/debian"
+}
 # tw_unpack WORLD ROOT: the world's stand-in stage3 with its snapshot in
 # /var/db/repos/gentoo, unpacked the way a real stage3 is, at ROOT.
 tw_unpack() {

@@ -4,6 +4,7 @@
 
 # Not built from source: installs the builder's own (Debian bookworm) glibc
 # runtime, so that a root emerged with --root runs programs on its own.
+# libcrypt.so.1 is sys-libs/libxcrypt's, as on Gentoo.
 EAPI=8
 
 DESCRIPTION="The GNU C library (runtime files copied from the Debian builder)"
@@ -17,7 +18,7 @@ RESTRICT="strip"
 GLIBC_LIBS=(
 	libc.so.6 libm.so.6 libmvec.so.1 libpthread.so.0 libdl.so.2 librt.so.1
 	libresolv.so.2 libutil.so.1 libanl.so.1 libnss_files.so.2 libnss_dns.so.2
-	libnss_compat.so.2 libcrypt.so.1
+	libnss_compat.so.2
 )
 
 src_install() {
