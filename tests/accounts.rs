@@ -15,9 +15,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
-
-use crate::build::{as_user, build, require_root, root_demo_project, user_demo_project};
+use crate::build::{as_user, build, manifest, require_root, root_demo_project, user_demo_project};
 use crate::util::oci::podman;
 use crate::util::runtime::{As, chown_r, kiln_as};
 use crate::util::{describe, require_env, require_tool, run_ok, stderr, stdout};
@@ -29,10 +27,6 @@ const STACK: [&str; 4] = [
     "users/c:latest",
 ];
 
-fn json(path: &Path) -> Value {
-    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
-}
-
 fn blob_path(oci: &Path, digest: &str) -> PathBuf {
     oci.join("blobs/sha256")
         .join(digest.trim_start_matches("sha256:"))
@@ -40,14 +34,7 @@ fn blob_path(oci: &Path, digest: &str) -> PathBuf {
 
 /// The layer blobs of `reference`, bottom first.
 fn layers(oci: &Path, reference: &str) -> Vec<PathBuf> {
-    let index = json(&oci.join("index.json"));
-    let entry = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == reference)
-        .unwrap_or_else(|| panic!("{reference} is not in {index}"));
-    let manifest = json(&blob_path(oci, entry["digest"].as_str().unwrap()));
+    let manifest = manifest(oci, reference);
     manifest["layers"]
         .as_array()
         .unwrap()

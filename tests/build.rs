@@ -129,7 +129,7 @@ fn read_json(path: &Path) -> Value {
 }
 
 /// The manifest of `reference` in the layout at `oci`.
-fn manifest(oci: &Path, reference: &str) -> Value {
+pub fn manifest(oci: &Path, reference: &str) -> Value {
     let index = read_json(&oci.join("index.json"));
     let entry = index["manifests"]
         .as_array()
