@@ -3,9 +3,17 @@
 //! Module errors are `thiserror` enums; at the point where kiln knows the fix,
 //! an error is wrapped in [`Hinted`], and `main` prints the chain as
 //! `error: ...`, `Caused by: ...` and one `hint: ...` line per hint found.
+//!
+//! A failed write to kiln's own files (cache, layout, lock) is a
+//! [`WriteError`] in every module, so that a full disk reads the same
+//! everywhere ("no space left on device writing PATH") and gets its fix from
+//! [`hints`] whichever command met it, instead of being mistaken for a
+//! network failure or a broken pipe between threads.
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -64,12 +72,103 @@ impl<T, E: Into<anyhow::Error>> HintExt<T> for Result<T, E> {
     }
 }
 
-/// Every hint in an error's chain, outermost first.
-pub fn hints(err: &anyhow::Error) -> Vec<&str> {
-    err.chain()
+/// Every hint in an error's chain, outermost first, then the fix for a
+/// cause any command can meet (a full disk, a damaged layout file) unless a
+/// hint already says it.
+pub fn hints(err: &anyhow::Error) -> Vec<String> {
+    let mut hints: Vec<String> = err
+        .chain()
         .filter_map(|e| e.downcast_ref::<Hinted>())
-        .map(Hinted::hint)
-        .collect()
+        .map(|h| h.hint().to_string())
+        .collect();
+    for fix in err.chain().filter_map(known_fix) {
+        if !hints.contains(&fix) {
+            hints.push(fix);
+        }
+    }
+    hints
+}
+
+/// The errors that may hold a [`WriteError`] or another cause with one fix
+/// (a module enum that wraps one transparently hides it from the chain).
+fn known_fix(err: &(dyn StdError + 'static)) -> Option<String> {
+    if let Some(write) = err.downcast_ref::<WriteError>() {
+        return write.fix();
+    }
+    if let Some(crate::fetch::lock::LockError::Write(write)) = err.downcast_ref() {
+        return write.fix();
+    }
+    err.downcast_ref::<crate::oci::Error>()?.fix()
+}
+
+/// Writing `path` failed. Displays as "no space left on device writing
+/// PATH": the cause first, since it is what the user acts on.
+#[derive(Debug, thiserror::Error)]
+#[error("{} writing {}", cause(.error), .path.display())]
+pub struct WriteError {
+    pub path: PathBuf,
+    /// Not the error's `source`: the message says it already.
+    pub error: io::Error,
+}
+
+impl WriteError {
+    pub fn new(path: impl Into<PathBuf>, error: io::Error) -> WriteError {
+        WriteError {
+            path: path.into(),
+            error,
+        }
+    }
+
+    /// As an `io::Error` of the same kind, to pass through `Write` (a
+    /// compressor's thread, say) and be taken out again with [`Self::from_io`].
+    pub fn into_io(self) -> io::Error {
+        io::Error::new(self.error.kind(), self)
+    }
+
+    /// The `WriteError` an `io::Error` carries, or the `io::Error` itself.
+    pub fn from_io(err: io::Error) -> Result<WriteError, io::Error> {
+        if !err.get_ref().is_some_and(|e| e.is::<WriteError>()) {
+            return Err(err);
+        }
+        let inner = err.into_inner().expect("checked above");
+        Ok(*inner.downcast::<WriteError>().expect("checked above"))
+    }
+
+    /// What to do about the causes that have one fix whatever was written.
+    pub fn fix(&self) -> Option<String> {
+        let dir = self.path.parent().unwrap_or(Path::new("/")).display();
+        match self.error.kind() {
+            io::ErrorKind::StorageFull => Some(format!(
+                "free space on the file system that holds {dir} (`df -h {dir}`), \
+                 or point kiln at another one; `kiln clean --dry-run` shows what kiln's cache can give back"
+            )),
+            io::ErrorKind::QuotaExceeded => Some(format!(
+                "your disk quota on {dir} is used up: free some of it, or point kiln at another file system"
+            )),
+            io::ErrorKind::ReadOnlyFilesystem => Some(format!(
+                "{dir} is on a read-only file system: point kiln at a writable directory"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// An I/O error as a phrase: "no space left on device", without the
+/// "(os error 28)" that means nothing to the user.
+pub fn cause(err: &io::Error) -> String {
+    let text = err.to_string();
+    let text = match err.raw_os_error() {
+        Some(code) => text
+            .strip_suffix(&format!(" (os error {code})"))
+            .unwrap_or(&text)
+            .to_string(),
+        None => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
 }
 
 #[cfg(test)]
@@ -87,5 +186,21 @@ mod tests {
         let lines: Vec<String> = err.chain().map(|e| e.to_string()).collect();
         assert_eq!(lines, ["writing blob", "disk on fire"]);
         assert_eq!(hints(&err), ["put the fire out"]);
+    }
+
+    #[test]
+    fn a_write_error_names_cause_and_path_and_survives_io() {
+        let full = io::Error::from_raw_os_error(libc::ENOSPC);
+        let err = WriteError::new("/cache/downloads/x.part", full);
+        assert_eq!(
+            err.to_string(),
+            "no space left on device writing /cache/downloads/x.part"
+        );
+        let back = WriteError::from_io(err.into_io()).unwrap();
+        assert_eq!(back.path, Path::new("/cache/downloads/x.part"));
+        let err = anyhow::Error::new(back).context("fetching");
+        assert_eq!(hints(&err).len(), 1);
+        assert!(hints(&err)[0].contains("df -h /cache/downloads"));
+        assert!(WriteError::from_io(io::Error::other("x")).is_err());
     }
 }

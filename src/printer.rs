@@ -127,14 +127,24 @@ impl Printer {
     pub fn error(&self, err: &anyhow::Error) {
         let mut chain = err.chain();
         if let Some(top) = chain.next() {
-            eprintln!("{}: {top}", self.paint(Style::Red, "error"));
+            self.error_line(top);
         }
         for cause in chain {
             eprintln!("  {}: {cause}", self.paint(Style::Dim, "Caused by"));
         }
         for hint in crate::error::hints(err) {
-            eprintln!("{}: {hint}", self.paint(Style::Cyan, "hint"));
+            self.hint(hint);
         }
+    }
+
+    /// One error line on stderr, for one of several problems found.
+    pub fn error_line(&self, msg: impl Display) {
+        eprintln!("{}: {msg}", self.paint(Style::Red, "error"));
+    }
+
+    /// The fix for what the lines above said, on stderr.
+    pub fn hint(&self, msg: impl Display) {
+        eprintln!("{}: {msg}", self.paint(Style::Cyan, "hint"));
     }
 
     /// Data for scripts and people, on stdout. A closed pipe ends kiln quietly.

@@ -93,12 +93,20 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     if args.check {
         let report = oci::fsck(&args.layout)?;
         for p in &report.problems {
-            printer.warn(p);
+            printer.error_line(p);
+        }
+        if !report.damaged.is_empty() {
+            printer.hint(
+                "a corrupt or missing blob is not repaired in place: build the images that \
+                 use it again (`kiln build --force NS/IMAGE` writes their blobs anew), \
+                 or restore the layout from a backup",
+            );
         }
         if !report.is_ok() {
             printer.info(format!(
-                "{} problems found in {}",
+                "{} problem{} found in {}",
                 report.problems.len(),
+                super::project::plural(report.problems.len()),
                 args.layout.display()
             ));
             return Ok(ExitCode::FAILURE);

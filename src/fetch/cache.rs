@@ -14,6 +14,8 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use sha2::{Digest, Sha512};
 
+use crate::error::WriteError;
+
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
@@ -58,9 +60,9 @@ impl Cache {
 
     /// Where a download of `name` expected to have `key` (its pinned SHA512,
     /// or another stable tag) is kept between attempts, for resuming.
-    pub fn partial(&self, name: &str, key: &str) -> io::Result<PathBuf> {
+    pub fn partial(&self, name: &str, key: &str) -> Result<PathBuf, WriteError> {
         let dir = self.root.join("partial");
-        fs::create_dir_all(&dir)?;
+        fs::create_dir_all(&dir).map_err(|e| WriteError::new(&dir, e))?;
         let short = &key[..key.len().min(16)];
         Ok(dir.join(format!("{name}.{short}.part")))
     }
@@ -76,53 +78,108 @@ impl Cache {
 
     /// Move a verified file (in `partial/`) into the cache, with its
     /// sidecars (name, bytes). Sidecars first: a blob present means its
-    /// sidecars are too.
+    /// sidecars are too. On failure nothing of it stays in the cache but
+    /// `verified`, which the caller owns.
     pub fn insert(
         &self,
         verified: &Path,
         sha512: &str,
         sidecars: &[(String, Vec<u8>)],
-    ) -> io::Result<PathBuf> {
+    ) -> Result<PathBuf, WriteError> {
         let dir = self.sidecars(sha512);
-        fs::create_dir_all(&dir)?;
-        for (name, bytes) in sidecars {
-            write_atomic(&dir.join(name), bytes)?;
-        }
         let dest = self.blob(sha512);
         let parent = dest.parent().expect("blob path has a parent");
-        fs::create_dir_all(parent)?;
-        let file = File::options().write(true).open(verified)?;
-        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-        file.sync_all()?;
-        fs::rename(verified, &dest)?;
-        File::open(parent)?.sync_all()?;
-        Ok(dest)
+        let at = |path: &Path| {
+            let path = path.to_path_buf();
+            move |e| WriteError::new(path, e)
+        };
+        let inserted = (|| {
+            fs::create_dir_all(&dir).map_err(at(&dir))?;
+            for (name, bytes) in sidecars {
+                write_atomic(&dir.join(name), bytes)?;
+            }
+            fs::create_dir_all(parent).map_err(at(parent))?;
+            let file = File::options()
+                .write(true)
+                .open(verified)
+                .map_err(at(verified))?;
+            file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+                .and_then(|()| file.sync_all())
+                .map_err(at(verified))?;
+            fs::rename(verified, &dest).map_err(at(&dest))?;
+            File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(at(parent))
+        })();
+        match inserted {
+            Ok(()) => Ok(dest),
+            Err(e) => {
+                if !dest.exists() {
+                    let _ = fs::remove_dir_all(&dir);
+                }
+                Err(e)
+            }
+        }
     }
 }
 
 /// Write a file so that readers see the old or the new content, never a
 /// part: temp file in the same directory, fsync, rename, fsync the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// A failure names the file it was writing and leaves no temp file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new("."));
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".{name}.kiln-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = File::options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
+    let result = File::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .map_err(|e| WriteError::new(&tmp, e))
+        .and_then(|()| fs::rename(&tmp, path).map_err(|e| WriteError::new(path, e)));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result?;
-    File::open(dir)?.sync_all()
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| WriteError::new(dir, e))
+}
+
+/// Why [`copy_file`] failed: reading the source (whose fault that is, the
+/// caller knows) or writing the copy (kiln's own disk).
+#[derive(Debug)]
+pub enum CopyError {
+    Read(io::Error),
+    Write(WriteError),
+}
+
+/// Copy `src` to `dest` (created or truncated) and fsync it; returns the
+/// size. Stops at the first error; the caller removes `dest`.
+pub fn copy_file(src: &Path, dest: &Path) -> Result<u64, CopyError> {
+    let mut from = File::open(src).map_err(CopyError::Read)?;
+    let written = |e| CopyError::Write(WriteError::new(dest, e));
+    let mut to = File::create(dest).map_err(written)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        to.write_all(&buf[..n]).map_err(written)?;
+        size += n as u64;
+    }
+    to.sync_all().map_err(written)?;
+    Ok(size)
 }
 
 /// SHA512 (lowercase hex) and size of a file.

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::error::WriteError;
+
 pub const LOCK_FILE: &str = "kiln.lock";
 const VERSION: u32 = 1;
 const HEADER: &str = "# kiln.lock: the stage3 and portage snapshot this project builds from.\n\
@@ -23,11 +25,8 @@ pub enum LockError {
     Parse { path: PathBuf, message: String },
     #[error("{path} has version {found}; this kiln reads version {VERSION}")]
     Version { path: PathBuf, found: u32 },
-    #[error("cannot write {path}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,8 +104,10 @@ impl Lock {
     pub fn write(&self, dir: &Path) -> Result<(), LockError> {
         let path = dir.join(LOCK_FILE);
         let body = toml::to_string(self).expect("a lock always serializes");
-        super::cache::write_atomic(&path, format!("{HEADER}{body}").as_bytes())
-            .map_err(|source| LockError::Write { path, source })
+        Ok(super::cache::write_atomic(
+            &path,
+            format!("{HEADER}{body}").as_bytes(),
+        )?)
     }
 }
 

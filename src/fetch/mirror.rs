@@ -6,6 +6,10 @@
 //!
 //! This module only moves bytes; whether they are the right ones is decided
 //! by the caller (size, SHA512, signature) before they enter the cache.
+//!
+//! A failure to write the download (a full cache) is no mirror's fault: it
+//! stops the download at once, the partial file is removed to give the
+//! space back, and the error names the file, not the mirror.
 
 use std::cell::RefCell;
 use std::fs::{self, File};
@@ -15,6 +19,8 @@ use std::time::Duration;
 
 use ureq::Timeout;
 
+use super::cache::{CopyError, copy_file};
+use crate::error::WriteError;
 use crate::printer::Printer;
 
 /// Attempts per mirror for errors that may pass (timeouts, cut transfers, 5xx).
@@ -129,6 +135,45 @@ impl std::fmt::Display for AllFailed {
 
 impl std::error::Error for AllFailed {}
 
+/// Why [`Mirrors::download`] gave no file.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error(transparent)]
+    Mirrors(#[from] AllFailed),
+    /// Writing the download failed; every mirror would fail the same way.
+    #[error(transparent)]
+    Local(#[from] WriteError),
+}
+
+/// One try at one mirror: the mirror failed, or kiln's own disk did.
+enum Attempt {
+    Mirror(Failure),
+    Local(WriteError),
+}
+
+impl From<Failure> for Attempt {
+    fn from(failure: Failure) -> Attempt {
+        Attempt::Mirror(failure)
+    }
+}
+
+/// Whether another try at the same mirror may succeed.
+trait MayPass {
+    fn may_pass(&self) -> bool;
+}
+
+impl MayPass for Failure {
+    fn may_pass(&self) -> bool {
+        matches!(self, Failure::Transient(_))
+    }
+}
+
+impl MayPass for Attempt {
+    fn may_pass(&self) -> bool {
+        matches!(self, Attempt::Mirror(f) if f.may_pass())
+    }
+}
+
 pub struct Mirrors<'p> {
     list: Vec<Mirror>,
     /// Why a mirror was found down in this run, by index: it is not asked
@@ -221,23 +266,32 @@ impl<'p> Mirrors<'p> {
 
     /// Download `rel` into `dest` (a partial file that may hold the start
     /// of it from an earlier try), checking the size when it is known.
-    /// Returns the mirror that gave it.
+    /// Returns the mirror that gave it. A failure to write `dest` ends the
+    /// download there and removes `dest`.
     pub fn download(
         &self,
         rel: &str,
         dest: &Path,
         size: Option<u64>,
-    ) -> Result<&Mirror, AllFailed> {
+    ) -> Result<&Mirror, DownloadError> {
         let mut tried = Vec::new();
         let name = rel.rsplit('/').next().unwrap_or(rel);
         for (i, mirror) in self.list.iter().enumerate() {
-            let got = self.skip_if_down(i).and_then(|()| match mirror {
+            let got = self.skip_if_down(i).map_err(Attempt::Mirror);
+            let got = got.and_then(|()| match mirror {
                 Mirror::Local(dir) => copy_local(&dir.join(rel), dest),
                 Mirror::Http(base) => {
                     retry(|| self.http_download(&format!("{base}/{rel}"), name, dest, size))
                 }
             });
-            let got = got.map_err(|why| self.note(i, why));
+            let got = match got {
+                Ok(got) => Ok(got),
+                Err(Attempt::Local(e)) => {
+                    let _ = fs::remove_file(dest);
+                    return Err(e.into());
+                }
+                Err(Attempt::Mirror(why)) => Err(self.note(i, why)),
+            };
             let got = got.and_then(|got| match size {
                 Some(expected) if got != expected => Err(Failure::Truncated { got, expected }),
                 _ => Ok(()),
@@ -259,7 +313,7 @@ impl<'p> Mirrors<'p> {
                 }
             }
         }
-        Err(self.all_failed(rel, tried))
+        Err(self.all_failed(rel, tried).into())
     }
 
     fn skip_if_down(&self, i: usize) -> Result<(), Failure> {
@@ -292,8 +346,8 @@ impl<'p> Mirrors<'p> {
         name: &str,
         dest: &Path,
         size: Option<u64>,
-    ) -> Result<u64, Failure> {
-        let io_err = |e: io::Error| Failure::Transient(format!("{}: {e}", dest.display()));
+    ) -> Result<u64, Attempt> {
+        let io_err = |e: io::Error| Attempt::Local(WriteError::new(dest, e));
         let mut have = fs::metadata(dest).map_or(0, |m| m.len());
         if size.is_some_and(|s| have > s) {
             have = 0;
@@ -309,8 +363,8 @@ impl<'p> Mirrors<'p> {
             200 => false,
             // The partial file already holds everything the server has.
             416 if have > 0 => return Ok(have),
-            404 | 410 => return Err(Failure::NotFound),
-            s => return Err(status_failure(s)),
+            404 | 410 => return Err(Failure::NotFound.into()),
+            s => return Err(status_failure(s).into()),
         };
         if !append {
             have = 0;
@@ -342,7 +396,8 @@ impl<'p> Mirrors<'p> {
                     file.sync_all().map_err(io_err)?;
                     return Err(Failure::Transient(format!(
                         "transfer broke off after {written} bytes: {e}"
-                    )));
+                    ))
+                    .into());
                 }
             };
             file.write_all(&buf[..n]).map_err(io_err)?;
@@ -356,7 +411,8 @@ impl<'p> Mirrors<'p> {
             Some(expected) if written < expected => Err(Failure::Truncated {
                 got: written,
                 expected,
-            }),
+            }
+            .into()),
             _ => Ok(written),
         }
     }
@@ -364,11 +420,11 @@ impl<'p> Mirrors<'p> {
 
 /// Try up to [`ATTEMPTS`] times while the failure may pass, waiting a little
 /// longer each time.
-fn retry<T>(mut attempt: impl FnMut() -> Result<T, Failure>) -> Result<T, Failure> {
+fn retry<T, E: MayPass>(mut attempt: impl FnMut() -> Result<T, E>) -> Result<T, E> {
     let mut n = 1;
     loop {
         match attempt() {
-            Err(Failure::Transient(_)) if n < ATTEMPTS => {
+            Err(e) if e.may_pass() && n < ATTEMPTS => {
                 std::thread::sleep(Duration::from_millis(200 * u64::from(n)));
                 n += 1;
             }
@@ -415,15 +471,14 @@ fn read_local(path: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
     Ok(bytes)
 }
 
-fn copy_local(src: &Path, dest: &Path) -> Result<u64, Failure> {
+fn copy_local(src: &Path, dest: &Path) -> Result<u64, Attempt> {
     if !src.is_file() {
-        return Err(local_failure(io::Error::from(io::ErrorKind::NotFound)));
+        return Err(Failure::NotFound.into());
     }
-    let n = fs::copy(src, dest).map_err(local_failure)?;
-    File::open(dest)
-        .and_then(|f| f.sync_all())
-        .map_err(local_failure)?;
-    Ok(n)
+    copy_file(src, dest).map_err(|e| match e {
+        CopyError::Read(e) => Attempt::Mirror(local_failure(e)),
+        CopyError::Write(e) => Attempt::Local(e),
+    })
 }
 
 fn local_failure(e: io::Error) -> Failure {

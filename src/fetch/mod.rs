@@ -26,9 +26,9 @@ pub use cache::Cache;
 pub use config::Sources;
 pub use lock::{Lock, Pinned};
 
-use crate::error::HintExt;
+use crate::error::{HintExt, WriteError};
 use crate::printer::Printer;
-use mirror::{AllFailed, Mirrors};
+use mirror::{AllFailed, DownloadError, Mirrors};
 use pgp::Keyring;
 
 /// How [`inputs`] may get files.
@@ -357,10 +357,11 @@ impl<'p> Fetcher<'p> {
             let _ = fs::remove_file(&partial);
         }
         self.printer.status("Fetching", &name);
-        let mirror = self
-            .mirrors
-            .download(rel, &partial, size)
-            .map_err(offline_missing)?;
+        let mirror = match self.mirrors.download(rel, &partial, size) {
+            Ok(mirror) => mirror,
+            Err(DownloadError::Mirrors(e)) => return Err(offline_missing(e)),
+            Err(DownloadError::Local(e)) => return Err(e.into()),
+        };
         let location = mirror.location(rel);
         let checked = self.check(&name, &partial, &location, pin, listed, &signature);
         let (sha512, size) = match checked {
@@ -370,15 +371,20 @@ impl<'p> Fetcher<'p> {
                 return Err(e);
             }
         };
-        let path = self
-            .cache
-            .insert(&partial, &sha512, &sidecars)
-            .with_context(|| {
-                format!(
-                    "adding {name} to the cache in {}",
-                    self.cache.root().display()
-                )
-            })?;
+        let path = match self.cache.insert(&partial, &sha512, &sidecars) {
+            Ok(path) => path,
+            Err(e) => {
+                // Verified, but kept nowhere: the space is worth more than
+                // a download that can be done again.
+                let _ = fs::remove_file(&partial);
+                return Err(e).with_context(|| {
+                    format!(
+                        "adding {name} to the cache in {}",
+                        self.cache.root().display()
+                    )
+                });
+            }
+        };
         self.printer
             .status("Verified", format!("{name} ({size} bytes)"));
         let pinned = Pinned {
@@ -491,13 +497,21 @@ const MIRROR_HINT: &str = "check the network and [sources] mirrors in kiln.toml;
 const LOCK_HINT: &str = "the mirror's file differs from the one kiln.lock pins: run `kiln update` \
      to pin what the mirror has now, or list a mirror that still has the pinned file";
 
+/// Copy a cached file to `dest` through a temporary name, which a failure
+/// removes.
 fn copy_atomic(src: &Path, dest: &Path) -> anyhow::Result<()> {
     let tmp = dest.with_extension("kiln-tmp");
-    fs::copy(src, &tmp)
-        .with_context(|| format!("copying {} to {}", src.display(), tmp.display()))?;
-    fs::File::open(&tmp)?.sync_all()?;
-    fs::rename(&tmp, dest).with_context(|| format!("renaming {}", tmp.display()))?;
-    Ok(())
+    let copied = match cache::copy_file(src, &tmp) {
+        Ok(_) => fs::rename(&tmp, dest).map_err(|e| WriteError::new(dest, e).into()),
+        Err(cache::CopyError::Write(e)) => Err(e.into()),
+        Err(cache::CopyError::Read(e)) => {
+            Err(anyhow::Error::new(e).context(format!("reading {}", src.display())))
+        }
+    };
+    if copied.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    copied
 }
 
 /// The last line of `latest-stage3-*.txt` that is not a comment:

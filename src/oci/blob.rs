@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use super::{IoContext, Result};
+use crate::error::WriteError;
 
 /// A blob being written. Dropping it without [`BlobWriter::finish`] leaves a
 /// temporary file that the next writer to the layout removes.
@@ -48,9 +49,8 @@ impl BlobWriter {
             .expect("finish runs once")
             .into_inner()
             .map_err(|e| e.into_error())
-            .io_ctx(|| format!("writing {}", tmp.display()))?;
-        file.sync_all()
-            .io_ctx(|| format!("syncing {}", tmp.display()))?;
+            .write_ctx(&tmp)?;
+        file.sync_all().write_ctx(&tmp)?;
         let dest = self.blobs.join(&hex);
         std::fs::rename(&tmp, &dest)
             .io_ctx(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
@@ -63,15 +63,26 @@ impl BlobWriter {
 }
 
 impl Write for BlobWriter {
+    /// A failure carries the blob's path as a [`WriteError`], so that it
+    /// still names it after passing through a compressor.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.as_mut().expect("not finished").write(buf)?;
+        let n = self
+            .file
+            .as_mut()
+            .expect("not finished")
+            .write(buf)
+            .map_err(|e| WriteError::new(&self.tmp, e).into_io())?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.as_mut().expect("not finished").flush()
+        self.file
+            .as_mut()
+            .expect("not finished")
+            .flush()
+            .map_err(|e| WriteError::new(&self.tmp, e).into_io())
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::compress::LayerSink;
 use super::image::{ImageFlags, build_config};
 use super::layer::{LayerOptions, write_tar};
-use super::{Compression, Error, IoContext, Layout, Result, json, media};
+use super::{Compression, Error, IoContext, Layout, Result, check_ref_name, json, media};
 
 /// Everything one commit needs.
 #[derive(Debug, Clone)]
@@ -72,22 +72,11 @@ pub struct CommitResult {
     pub warnings: Vec<String>,
 }
 
-/// `name[:tag]` as the image-spec's ref-name grammar allows it.
-pub fn check_reference(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-:/@+".contains(&b))
-        && name.as_bytes()[0].is_ascii_alphanumeric();
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::BadRef(name.to_string()))
-    }
-}
-
 pub fn commit(opts: &CommitOptions) -> Result<CommitResult> {
-    check_reference(&opts.reference)?;
+    check_ref_name(&opts.reference).map_err(|reason| Error::BadRef {
+        name: opts.reference.clone(),
+        reason,
+    })?;
     if !opts.rootfs.exists() {
         return Err(Error::RootfsMissing(opts.rootfs.clone()));
     }

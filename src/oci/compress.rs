@@ -204,36 +204,43 @@ impl<W: Write + Send + 'static> ParallelGzip<W> {
             data[data.len().saturating_sub(DICT)..].to_vec(),
         );
         let (reply, result) = sync_channel(1);
-        let stopped = || io::Error::other("the gzip writer stopped");
-        let order = self.order.as_ref().ok_or_else(stopped)?;
-        order.send(result).map_err(|_| stopped())?;
-        let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
-        jobs.send(Job {
+        let ordered = self.order.as_ref().is_some_and(|o| o.send(result).is_ok());
+        let job = Job {
             data,
             dict,
             last,
             reply,
-        })
-        .map_err(|_| stopped())
+        };
+        if ordered && self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok()) {
+            Ok(())
+        } else {
+            Err(self.stopped())
+        }
+    }
+
+    /// Why the writer thread ended early: its own error (a full disk, with
+    /// the blob's path) is what the user must see, not a closed channel.
+    fn stopped(&mut self) -> io::Error {
+        self.order = None;
+        match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => e,
+            Some(Err(_)) => io::Error::other("the gzip writer panicked"),
+            _ => io::Error::other("the gzip writer stopped"),
+        }
     }
 
     fn finish(mut self) -> io::Result<W> {
-        let sent = self.send(true);
+        self.send(true)?;
         self.jobs = None;
         self.order = None;
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
-        let written = self
-            .writer
+        self.writer
             .take()
             .expect("finish runs once")
             .join()
-            .map_err(|_| io::Error::other("the gzip writer panicked"))?;
-        // The writer's own error explains a failed send better.
-        let out = written?;
-        sent?;
-        Ok(out)
+            .map_err(|_| io::Error::other("the gzip writer panicked"))?
     }
 }
 
@@ -380,6 +387,37 @@ mod tests {
                 .read_to_end(&mut back)
                 .unwrap();
             assert_eq!(back, data);
+        }
+    }
+
+    /// A disk that fills after `0` bytes.
+    struct Full(usize);
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if buf.len() > self.0 {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            self.0 -= buf.len();
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_output_error_is_the_error_whatever_the_compression() {
+        let data = sample();
+        for compression in [Compression::Gzip, Compression::Zstd, Compression::None] {
+            let mut sink = LayerSink::new(Full(1000), compression, 2).unwrap();
+            let err = data
+                .chunks(10_000)
+                .try_for_each(|piece| sink.write_all(piece))
+                .and_then(|()| sink.finish().map(drop))
+                .unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{compression:?}: {err}");
         }
     }
 

@@ -13,9 +13,8 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use super::blob::hex;
-use super::commit::check_reference;
 use super::layer::display_name;
-use super::{IoContext, Layout, REF_NAME, Result, json, media};
+use super::{IoContext, Layout, REF_NAME, Result, check_ref_name, json, media};
 
 /// What the checker looked at and what it found wrong (empty: all good).
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -24,6 +23,9 @@ pub struct FsckReport {
     pub blobs: usize,
     pub layers: usize,
     pub problems: Vec<String>,
+    /// Blobs an image names that are corrupt or missing: no rule of kiln's
+    /// was broken, the bytes on disk were lost.
+    pub damaged: BTreeSet<String>,
 }
 
 impl FsckReport {
@@ -40,12 +42,15 @@ pub fn fsck(root: &Path) -> Result<FsckReport> {
         layout: &layout,
         report: FsckReport::default(),
         sizes: HashMap::new(),
+        corrupt: HashMap::new(),
+        named: BTreeSet::new(),
         layers: HashMap::new(),
     };
     c.blobs()?;
     let index_bytes =
         std::fs::read(root.join("index.json")).io_ctx(|| "reading index.json".into())?;
     let Some(index) = c.json("index.json", &index_bytes) else {
+        c.unreferenced_corrupt();
         return Ok(c.report);
     };
     c.expect(
@@ -67,10 +72,9 @@ pub fn fsck(root: &Path) -> Result<FsckReport> {
             continue;
         };
         c.report.refs += 1;
-        c.expect(
-            check_reference(name).is_ok(),
-            &format!("index.json: bad ref name {name:?}"),
-        );
+        if let Err(why) = check_ref_name(name) {
+            c.problem(format!("index.json: bad ref name {name:?}: {why}"));
+        }
         c.expect(
             names.insert(name.to_string()),
             &format!("index.json: ref {name} appears twice"),
@@ -85,6 +89,7 @@ pub fn fsck(root: &Path) -> Result<FsckReport> {
             c.manifest(name, &digest)?;
         }
     }
+    c.unreferenced_corrupt();
     Ok(c.report)
 }
 
@@ -93,6 +98,10 @@ struct Checker<'a> {
     report: FsckReport,
     /// digest -> size of every well-named blob.
     sizes: HashMap<String, u64>,
+    /// digest -> the sha256 actually found, for blobs whose content changed.
+    corrupt: HashMap<String, String>,
+    /// The corrupt blobs a descriptor named (the rest are reported alone).
+    named: BTreeSet<String>,
     /// layer digest -> its diff_id, once checked.
     layers: HashMap<String, String>,
 }
@@ -125,18 +134,51 @@ impl Checker<'_> {
             if actual == name {
                 self.sizes.insert(format!("sha256:{name}"), size);
             } else {
-                self.problem(format!("blob {name}: content has sha256 {actual}"));
+                self.corrupt.insert(format!("sha256:{name}"), actual);
             }
         }
         Ok(())
     }
 
+    /// Corrupt blobs no image names are still damage in the layout.
+    fn unreferenced_corrupt(&mut self) {
+        let mut rest: Vec<(String, String)> = self
+            .corrupt
+            .iter()
+            .filter(|(digest, _)| !self.named.contains(*digest))
+            .map(|(d, a)| (d.clone(), a.clone()))
+            .collect();
+        rest.sort();
+        for (digest, actual) in rest {
+            let path = self.layout.blob_path(&digest);
+            self.problem(format!(
+                "blob {digest} is corrupt: {} has sha256:{actual}",
+                path.display()
+            ));
+        }
+    }
+
     /// A descriptor's blob exists with its size; returns its digest.
     fn descriptor(&mut self, what: &str, d: &Value) -> Option<String> {
         let digest = d["digest"].as_str().unwrap_or_default().to_string();
+        if let Some(actual) = self.corrupt.get(&digest) {
+            let path = self.layout.blob_path(&digest);
+            self.problem(format!(
+                "{what}: blob {digest} is corrupt: {} has sha256:{actual}",
+                path.display()
+            ));
+            self.named.insert(digest.clone());
+            self.report.damaged.insert(digest);
+            return None;
+        }
         match self.sizes.get(&digest) {
             None => {
-                self.problem(format!("{what}: blob {digest} is missing"));
+                let path = self.layout.blob_path(&digest);
+                self.problem(format!(
+                    "{what}: blob {digest} is missing: there is no {}",
+                    path.display()
+                ));
+                self.report.damaged.insert(digest);
                 None
             }
             Some(&size) if d["size"].as_u64() != Some(size) => {

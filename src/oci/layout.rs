@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
 use super::blob::{Blob, BlobWriter, sync_dir};
-use super::{Error, IoContext, REF_NAME, Result, json, media};
+use super::{Error, IoContext, REF_NAME, Result, json, media, parse_json};
 
 const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -123,18 +123,23 @@ impl Layout {
             name.to_string_lossy(),
             unique_suffix()
         ));
-        let ctx = || format!("creating layout in {}", staging.display());
-        std::fs::create_dir_all(staging.join("blobs/sha256")).io_ctx(ctx)?;
-        let index = json::to_canonical(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": media::INDEX,
-            "manifests": [],
-        }));
-        write_synced(&staging.join("index.json"), &index)?;
-        write_synced(&staging.join(LAYOUT_FILE), LAYOUT_CONTENT)?;
-        sync_dir(&staging.join("blobs/sha256"))?;
-        sync_dir(&staging.join("blobs"))?;
-        sync_dir(&staging)?;
+        let staged = (|| {
+            std::fs::create_dir_all(staging.join("blobs/sha256")).write_ctx(&staging)?;
+            let index = json::to_canonical(&serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": media::INDEX,
+                "manifests": [],
+            }));
+            write_synced(&staging.join("index.json"), &index)?;
+            write_synced(&staging.join(LAYOUT_FILE), LAYOUT_CONTENT)?;
+            sync_dir(&staging.join("blobs/sha256"))?;
+            sync_dir(&staging.join("blobs"))?;
+            sync_dir(&staging)
+        })();
+        if let Err(e) = staged {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
         match std::fs::rename(&staging, root) {
             Ok(()) => sync_dir(&parent)?,
             // Another writer created it first: use theirs.
@@ -178,18 +183,12 @@ impl Layout {
     pub fn read_index(&self) -> Result<ImageIndex> {
         let path = self.root.join("index.json");
         let bytes = std::fs::read(&path).io_ctx(|| format!("reading {}", path.display()))?;
-        ImageIndex::from_reader(&bytes[..]).map_err(|e| Error::Invalid {
-            what: path.display().to_string(),
-            message: e.to_string(),
-        })
+        parse_json(&path, "an OCI image index", &bytes)
     }
 
     pub fn read_manifest(&self, digest: &str) -> Result<ImageManifest> {
         let bytes = self.read_blob(digest)?;
-        ImageManifest::from_reader(&bytes[..]).map_err(|e| Error::Invalid {
-            what: format!("manifest {digest}"),
-            message: e.to_string(),
-        })
+        parse_json(&self.blob_path(digest), "an OCI image manifest", &bytes)
     }
 
     /// Every named image, sorted by name.
@@ -234,7 +233,7 @@ impl Layout {
                 .create_new(true)
                 .mode(0o644)
                 .open(&path)
-                .io_ctx(|| format!("creating {}", path.display()))?;
+                .write_ctx(&path)?;
             file.lock()
                 .io_ctx(|| format!("locking {}", path.display()))?;
             // A cleanup may have removed it between creation and lock.
@@ -296,11 +295,20 @@ impl Layout {
         value["manifests"] = serde_json::to_value(manifests).expect("descriptors serialise");
         value["mediaType"] = media::INDEX.into();
         let (mut file, tmp) = self.temp_file()?;
-        file.write_all(&json::to_canonical(&value))
-            .and_then(|()| file.sync_all())
-            .io_ctx(|| format!("writing {}", tmp.display()))?;
         let dest = self.root.join("index.json");
-        std::fs::rename(&tmp, &dest).io_ctx(|| format!("replacing {}", dest.display()))?;
+        let written = file
+            .write_all(&json::to_canonical(&value))
+            .and_then(|()| file.sync_all())
+            .write_ctx(&tmp)
+            .and_then(|()| {
+                std::fs::rename(&tmp, &dest).io_ctx(|| format!("replacing {}", dest.display()))
+            });
+        if written.is_err() {
+            // The index is as it was; its temporary copy goes now, not at
+            // the next writer's cleanup, so a full disk gets its space back.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written?;
         sync_dir(&self.root)
     }
 }
@@ -312,8 +320,8 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
         .truncate(true)
         .mode(0o644)
         .open(path)
-        .io_ctx(|| format!("creating {}", path.display()))?;
+        .write_ctx(path)?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
-        .io_ctx(|| format!("writing {}", path.display()))
+        .write_ctx(path)
 }

@@ -19,6 +19,7 @@ mod image;
 mod json;
 mod layer;
 mod layout;
+mod refname;
 mod time;
 
 pub use blob::{Blob, BlobWriter};
@@ -29,9 +30,12 @@ pub use idmap::IdMap;
 pub use image::ImageFlags;
 pub use layer::{LayerOptions, LayerStats, write_tar};
 pub use layout::{Layout, LayoutLock, RefInfo};
+pub use refname::{REF_RULE, RefNameError, check_ref_name};
 pub use time::{format_rfc3339, parse_created};
 
 use std::path::PathBuf;
+
+use crate::error::WriteError;
 
 /// What can go wrong while reading or writing a layout. Each variant names
 /// the path or value at fault; the CLI adds the fix.
@@ -50,8 +54,8 @@ pub enum Error {
         layout: PathBuf,
         refs: Vec<String>,
     },
-    #[error("invalid image reference {0:?}: use letters, digits and . _ - : / @ +")]
-    BadRef(String),
+    #[error("invalid image reference {name:?}: {reason}")]
+    BadRef { name: String, reason: RefNameError },
     #[error("cannot read {path}")]
     Unreadable {
         path: PathBuf,
@@ -70,6 +74,15 @@ pub enum Error {
         expected: u64,
         found: u64,
     },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("{} is not valid JSON at {line}:{column}: {reason}", path.display())]
+    BadJson {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
     #[error("{what}")]
     Io {
         what: String,
@@ -82,6 +95,23 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// The fix for what any command reading or writing a layout can meet;
+    /// the rest are for the command to hint.
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            Error::Write(write) => write.fix(),
+            Error::BadRef { .. } => Some(format!("rename it: {REF_RULE}")),
+            Error::BadJson { path, .. } => Some(format!(
+                "kiln replaces layout files whole (write, fsync, rename), so something else \
+                 damaged {}: restore it from a backup, or move the layout away and build its images again",
+                path.display()
+            )),
+            _ => None,
+        }
+    }
+}
+
 fn refs_list(refs: &[String]) -> String {
     if refs.is_empty() {
         "none".to_string()
@@ -93,15 +123,54 @@ fn refs_list(refs: &[String]) -> String {
 /// Attach a description to an I/O error.
 pub(crate) trait IoContext<T> {
     fn io_ctx(self, what: impl FnOnce() -> String) -> Result<T>;
+    /// A failed write to `path`, or a [`WriteError`] that came through
+    /// `Write` from deeper down.
+    fn write_ctx(self, path: &std::path::Path) -> Result<T>;
 }
 
 impl<T> IoContext<T> for std::io::Result<T> {
     fn io_ctx(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Io {
-            what: what(),
-            source,
+        self.map_err(|source| match WriteError::from_io(source) {
+            Ok(write) => Error::Write(write),
+            Err(source) => Error::Io {
+                what: what(),
+                source,
+            },
         })
     }
+
+    fn write_ctx(self, path: &std::path::Path) -> Result<T> {
+        self.map_err(|e| WriteError::from_io(e).unwrap_or_else(|e| WriteError::new(path, e)).into())
+    }
+}
+
+/// Parse a JSON document of the layout, naming `path` and the place where
+/// it breaks; `what` is what it should be ("an image index").
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    what: &str,
+    bytes: &[u8],
+) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let reason = e.to_string();
+        let reason = reason
+            .strip_suffix(&format!(" at line {} column {}", e.line(), e.column()))
+            .unwrap_or(&reason)
+            .to_string();
+        if e.is_data() {
+            Error::Invalid {
+                what: format!("{} is not {what}", path.display()),
+                message: format!("{reason} at {}:{}", e.line(), e.column()),
+            }
+        } else {
+            Error::BadJson {
+                path: path.to_path_buf(),
+                line: e.line(),
+                column: e.column(),
+                reason,
+            }
+        }
+    })
 }
 
 /// The media types kiln writes and reads.
