@@ -13,19 +13,7 @@ fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// The chroot tests need root; `scripts/test` runs the suite as root.
-pub(crate) fn require_root() -> bool {
-    let out = Command::new("id").arg("-u").output().expect("run id -u");
-    let root = String::from_utf8_lossy(&out.stdout).trim() == "0";
-    if !root {
-        let msg = "not root: the test world's chroot tests need root (scripts/test runs as root)";
-        if std::env::var_os("KILN_TEST_REQUIRE_ALL").is_some() {
-            panic!("{msg}");
-        }
-        eprintln!("skipped: {msg}");
-    }
-    root
-}
+pub(crate) use crate::util::require_root;
 
 /// Runs a script and checks it passed and printed its closing line.
 fn run_script(script: &str, args: &[&str], last_line: &str) {

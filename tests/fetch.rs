@@ -8,7 +8,10 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::util::fetch::*;
-use crate::util::{kiln, require_env, run_ok, stderr, stdout, tempdir};
+use crate::util::{
+    Tmpfs, describe, incompressible, kiln, require_env, run_err, run_ok, stderr, stdout, tempdir,
+    tree,
+};
 
 pub(crate) fn sha512(path: &Path) -> String {
     let out = run_ok(Command::new("sha512sum").arg(path));
@@ -198,6 +201,72 @@ fn a_silent_mirror_times_out_then_the_next_mirror() {
     // The kernel queues every connection the silent mirror never accepts.
     silent.set_nonblocking(true).unwrap();
     assert_eq!(std::iter::from_fn(|| silent.accept().ok()).count(), 1);
+}
+
+#[test]
+fn a_full_cache_names_the_file_stops_and_is_left_as_it_was() {
+    let Some(disk) = Tmpfs::mount("2m") else {
+        return;
+    };
+    let fx = Fixture::new();
+    let ranged = RangeServer::start(&fx.mirror, None);
+    let file_url = format!("file://{}", fx.mirror.display());
+    let kiln = |args: &[&str]| {
+        let mut cmd = fx.kiln(args);
+        cmd.env("KILN_CACHE_DIR", disk.path());
+        cmd
+    };
+    fx.config(&[&file_url], &["release"]);
+    run_ok(&mut kiln(&["update"]));
+    let (lock, before) = (fx.lock(), tree(disk.path()));
+
+    // A newer stage3, bigger than the cache's disk.
+    let big = fx.tmp.path().join("big.tar.xz");
+    fs::write(&big, incompressible(3 << 20)).unwrap();
+    let ts = "20260201T000000Z";
+    publish_at(&fx.mirror, "release", ts, &big, None);
+    let name = format!("stage3-amd64-openrc-{ts}.tar.xz");
+    let partial = disk
+        .path()
+        .join("downloads/partial")
+        .join(format!("{name}.{}.part", &sha512(&big)[..16]));
+    let get_stage3 = format!("GET /releases/amd64/autobuilds/{ts}/{name} ");
+    let stage3_gets = || {
+        let log = ranged.log.lock().unwrap();
+        log.iter().filter(|l| l.starts_with(&get_stage3)).count()
+    };
+    let (file_url, http_url) = (file_url.as_str(), ranged.url.as_str());
+    for (mirrors, gets) in [(vec![file_url, http_url], 0), (vec![http_url], 1)] {
+        fx.config(&mirrors, &["release"]);
+        let out = run_err(&mut kiln(&["update"]));
+        let err = stderr(&out);
+        let want = format!(
+            "error: no space left on device writing {}",
+            partial.display()
+        );
+        assert!(
+            err.lines().any(|l| l == want),
+            "{mirrors:?}: {}",
+            describe(&out)
+        );
+        let dir = partial.parent().unwrap().display();
+        assert!(
+            err.contains(&format!(
+                "hint: free space on the file system that holds {dir} (`df -h {dir}`)"
+            )),
+            "{mirrors:?}: {}",
+            describe(&out)
+        );
+        // Not the mirror's fault: no other mirror tried, no network hint,
+        // no retry.
+        assert!(!err.contains("mirror") && !err.contains("network"), "{err}");
+        assert_eq!(stage3_gets(), gets, "{mirrors:?}");
+        assert!(
+            tree(disk.path()) == before,
+            "{mirrors:?}: the cache changed"
+        );
+        assert_eq!(fx.lock(), lock);
+    }
 }
 
 /// A project pinned to the good mirror, then the mirror is spoiled by

@@ -350,3 +350,47 @@ fn podman_runs_parent_and_child_with_whiteouts_gzip_and_zstd() {
     ]));
     assert_eq!(stdout(&out), "added by the child\n");
 }
+
+#[test]
+fn ref_names_are_those_skopeo_accepts() {
+    if !require_tool("skopeo") {
+        return;
+    }
+    let tmp = tempdir();
+    let (root, layout) = (tmp.path().join("root"), tmp.path().join("oci"));
+    write(&root.join("etc/hello"), "hi\n");
+    commit(&root, &layout, "first", &[]);
+    for (reference, good) in [
+        ("demo/a..b:latest", false),
+        ("demo/-x:1", false),
+        ("demo/x_:1", false),
+        ("a//b", false),
+        ("demo/x:1.0.", false),
+        ("demo/a--b:1.0", true),
+        ("ghcr.io/acme/web:1.25-r1", true),
+        ("localhost:5000/x/y:z", true),
+        ("demo/x:1_0", true),
+    ] {
+        let committed = kiln()
+            .arg("commit")
+            .arg(&root)
+            .arg("--layout")
+            .arg(&layout)
+            .args(["--ref", reference])
+            .output()
+            .unwrap();
+        assert_eq!(committed.status.success(), good, "{}", describe(&committed));
+        let inspected = Command::new("skopeo")
+            .args(["inspect", "--raw"])
+            .arg(format!("oci:{}:{reference}", layout.display()))
+            .output()
+            .unwrap();
+        assert_eq!(
+            inspected.status.success(),
+            good,
+            "skopeo and kiln disagree on {reference}: {}",
+            describe(&inspected)
+        );
+    }
+    assert_valid(&layout);
+}

@@ -1,12 +1,14 @@
 //! The OCI writer under stress: the same digests whatever the order, path
-//! and thread count; SIGKILLed commits; concurrent writers; and bad input,
-//! each error naming the problem and the fix.
+//! and thread count; SIGKILLed commits; concurrent writers; a full disk;
+//! and bad input, each error naming the problem and the fix.
 
 use std::path::Path;
 use std::process::Command;
 
 use crate::util::oci::*;
-use crate::util::{describe, kiln, require_tool, run_err, run_ok, stderr, tempdir};
+use crate::util::{
+    Tmpfs, describe, incompressible, kiln, require_tool, run_err, run_ok, stderr, tempdir, tree,
+};
 
 fn make_tree(root: &Path, reverse: bool) {
     let mut names: Vec<String> = (0..40).map(|i| format!("d{}/f{i:02}", i % 4)).collect();
@@ -283,4 +285,175 @@ fn errors_name_the_problem_and_the_fix() {
         assert_valid(&shared.join("oci"));
     }
     assert_valid(&layout);
+}
+
+#[test]
+fn a_full_layout_names_the_blob_and_is_left_as_it_was() {
+    let Some(disk) = Tmpfs::mount("2m") else {
+        return;
+    };
+    let tmp = tempdir();
+    let (small, big) = (tmp.path().join("small"), tmp.path().join("big"));
+    write(&small.join("etc/hello"), "hi\n");
+    write(&big.join("data"), incompressible(3 << 20));
+    let layout = disk.path().join("oci");
+    commit(&small, &layout, "base:1", &[]);
+    let before = tree(&layout);
+    for compression in ["gzip", "zstd", "none"] {
+        let out = run_err(
+            kiln()
+                .arg("commit")
+                .arg(&big)
+                .arg("--layout")
+                .arg(&layout)
+                .args(["--ref", "big:1", "--parent", "base:1"])
+                .args(["--compression", compression]),
+        );
+        let err = stderr(&out);
+        let tmp_dir = layout.join(".kiln-tmp");
+        let first = err.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(&format!(
+                "error: no space left on device writing {}/",
+                tmp_dir.display()
+            )),
+            "{compression}: {}",
+            describe(&out)
+        );
+        assert!(
+            err.contains(&format!(
+                "hint: free space on the file system that holds {0} (`df -h {0}`)",
+                tmp_dir.display()
+            )),
+            "{compression}: {}",
+            describe(&out)
+        );
+        assert!(!err.contains("gzip writer"), "{err}");
+        assert_eq!(out.status.code(), Some(1));
+        let after = tree(&layout);
+        assert_eq!(
+            after.keys().collect::<Vec<_>>(),
+            before.keys().collect::<Vec<_>>(),
+            "{compression}: a blob or a temporary file stayed"
+        );
+        assert!(
+            after == before,
+            "{compression}: a file of the layout changed"
+        );
+    }
+    assert_valid(&layout);
+    drop(disk);
+}
+
+#[test]
+fn a_bad_ref_or_a_damaged_index_changes_nothing() {
+    let tmp = tempdir();
+    let (root, layout) = (tmp.path().join("root"), tmp.path().join("oci"));
+    write(&root.join("etc/hello"), "hi\n");
+    commit(&root, &layout, "demo/base:1", &[]);
+    let commit_err = |reference: &str| {
+        let out = run_err(
+            kiln()
+                .arg("commit")
+                .arg(&root)
+                .arg("--layout")
+                .arg(&layout)
+                .args(["--ref", reference]),
+        );
+        stderr(&out)
+    };
+
+    let before = tree(&layout);
+    let err = commit_err("demo/a..b:latest");
+    assert!(
+        err.starts_with(
+            "error: invalid image reference \"demo/a..b:latest\": \
+             `..` puts separators together (only `--` may be doubled)\n\
+             hint: rename it: a ref is parts joined by `/`"
+        ),
+        "{err}"
+    );
+    assert!(tree(&layout) == before, "a refused ref changed the layout");
+
+    let index = layout.join("index.json");
+    let whole = std::fs::read(&index).unwrap();
+    std::fs::write(&index, &whole[..whole.len() / 2]).unwrap();
+    let before = tree(&layout);
+    let want = format!(
+        "error: {} is not valid JSON at 1:{}: EOF while parsing",
+        index.display(),
+        whole.len() / 2
+    );
+    let hint = format!(
+        "hint: kiln replaces layout files whole (write, fsync, rename), so something else \
+         damaged {}: restore it from a backup",
+        index.display()
+    );
+    for err in [
+        commit_err("demo/next:1"),
+        stderr(&run_err(kiln().args(["ls", "--layout"]).arg(&layout))),
+    ] {
+        assert!(err.starts_with(&want), "{err}");
+        assert!(err.contains(&hint), "{err}");
+    }
+    assert!(
+        tree(&layout) == before,
+        "a commit wrote into a damaged layout"
+    );
+}
+
+#[test]
+fn check_tells_a_corrupt_blob_from_a_missing_one() {
+    let tmp = tempdir();
+    let layout = tmp.path().join("oci");
+    write(&tmp.path().join("base/etc/base"), "base\n");
+    write(&tmp.path().join("child/etc/child"), "child\n");
+    let base = commit(&tmp.path().join("base"), &layout, "demo/base:1", &[]);
+    let child = commit(
+        &tmp.path().join("child"),
+        &layout,
+        "demo/child:1",
+        &["--parent", "demo/base:1"],
+    );
+    let blob = |digest: &serde_json::Value| {
+        let hex = digest.as_str().unwrap().strip_prefix("sha256:").unwrap();
+        layout.join("blobs/sha256").join(hex)
+    };
+    // One byte flipped in the base's layer, the child's own layer gone.
+    let flipped = blob(&base["layer_digest"]);
+    let mut bytes = std::fs::read(&flipped).unwrap();
+    bytes[20] ^= 0xff;
+    std::fs::write(&flipped, &bytes).unwrap();
+    let actual = sha256_digest(&bytes);
+    let gone = blob(&child["layer_digest"]);
+    std::fs::remove_file(&gone).unwrap();
+
+    let out = run_err(kiln().args(["ls", "--check", "--layout"]).arg(&layout));
+    assert_eq!(out.status.code(), Some(1));
+    let (base_layer, child_layer) = (&base["layer_digest"], &child["layer_digest"]);
+    let corrupt = |who: &str| {
+        format!(
+            "error: {who}: layer 0: blob {} is corrupt: {} has {actual}",
+            base_layer.as_str().unwrap(),
+            flipped.display()
+        )
+    };
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "{}\n{}\n\
+             error: demo/child:1: layer 1: blob {} is missing: there is no {}\n\
+             hint: a corrupt or missing blob is not repaired in place: build the images \
+             that use it again (`kiln build --force NS/IMAGE` writes their blobs anew), \
+             or restore the layout from a backup\n\
+             3 problems found in {}\n",
+            corrupt("demo/base:1"),
+            corrupt("demo/child:1"),
+            child_layer.as_str().unwrap(),
+            gone.display(),
+            layout.display()
+        ),
+        "{}",
+        describe(&out)
+    );
 }

@@ -10,6 +10,9 @@
 
 use std::collections::BTreeMap;
 
+use std::fmt;
+
+use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -128,7 +131,9 @@ inheritable! {
         /// Portage atoms emerged into the image root.
         #[serde(default)]
         pub packages: Vec<Spanned<String>>,
+        #[serde(default, deserialize_with = "optional_exec_form")]
         pub cmd: Option<Vec<String>>,
+        #[serde(default, deserialize_with = "optional_exec_form")]
         pub entrypoint: Option<Vec<String>>,
         pub user: Option<String>,
         pub workdir: Option<Spanned<String>>,
@@ -165,9 +170,39 @@ pub struct Owner {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Healthcheck {
+    #[serde(deserialize_with = "exec_form")]
     pub cmd: Vec<String>,
     pub interval: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     pub start_period: Option<Spanned<String>>,
     pub retries: Option<u32>,
+}
+
+/// `cmd`, `entrypoint` and the healthcheck's `cmd`: read as serde reads any
+/// array of strings, but a wrong value is told as "an array of strings
+/// (exec form)" instead of serde's "a sequence".
+fn exec_form<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct ExecForm;
+
+    impl<'de> Visitor<'de> for ExecForm {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of strings (exec form)")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+            let mut args = Vec::new();
+            while let Some(arg) = seq.next_element()? {
+                args.push(arg);
+            }
+            Ok(args)
+        }
+    }
+
+    d.deserialize_seq(ExecForm)
+}
+
+fn optional_exec_form<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    exec_form(d).map(Some)
 }

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::hinted;
+use crate::oci;
 pub use files::{BuilderToml, Compression, ImageToml, KilnToml, NamespaceToml};
 pub use problem::{Problem, Severity, Source};
 pub use settings::{BuildContainer, ImageSettings, Overrides, ProjectSettings, Slim};
@@ -285,21 +286,56 @@ fn read_toml<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// Names become parts of OCI refs: lowercase, digits and separators.
+/// How names are spelled, for hints.
+pub const NAME_RULE: &str = "use lowercase letters and digits, joined by single `.`, `_` or `-` \
+     (or `--`): names become parts of OCI refs";
+
+/// Why `name` cannot name a namespace, image or builder, if it cannot.
+/// Names become parts of OCI refs (`<ns>/<image>:<tag>`), so they follow
+/// the ref grammar ([`oci::check_ref_name`]), lowercase as registries want,
+/// and without the `:`, `@` and `+` that mean more than a name in a ref.
+pub fn name_problem(name: &str) -> Option<String> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c);
+    match name.chars().find(|&c| !allowed(c)) {
+        Some(c) => Some(format!("`{c}` is not allowed in a name")),
+        None => oci::check_ref_name(name).err().map(|e| e.to_string()),
+    }
+}
+
 pub fn is_valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+    name_problem(name).is_none()
+}
+
+/// Why `registry` cannot prefix the refs of a namespace's images, with the
+/// fix, if it cannot.
+pub fn registry_problem(registry: &str) -> Option<(String, String)> {
+    let last = registry.rsplit('/').next().unwrap_or(registry);
+    let tagged = registry.contains('/') && last.contains(':');
+    if tagged || registry.contains('@') {
+        Some((
+            format!("`{registry}` is not a registry prefix: it names an image"),
+            "write a ref without tag or digest, e.g. `ghcr.io/acme`".into(),
+        ))
+    } else if let Err(why) = oci::check_ref_name(registry) {
+        Some((
+            format!("`{registry}` is not a registry prefix: {why}"),
+            format!("write e.g. `ghcr.io/acme`: {}", oci::REF_RULE),
+        ))
+    } else if registry.chars().any(|c| c.is_ascii_uppercase()) {
+        Some((
+            format!("`{registry}` has uppercase letters"),
+            "image refs are lowercase".into(),
+        ))
+    } else {
+        None
+    }
 }
 
 fn check_name(dir: &Path, name: &str, what: &str, problems: &mut Vec<Problem>) {
-    if !is_valid_name(name) {
+    if let Some(why) = name_problem(name) {
         problems.push(
-            Problem::error(dir, format!("`{name}` is not a valid {what} name")).with_hint(
-                "use lowercase letters, digits, `.`, `_` and `-`, starting with a letter or digit",
-            ),
+            Problem::error(dir, format!("`{name}` is not a valid {what} name: {why}"))
+                .with_hint(NAME_RULE),
         );
     }
 }

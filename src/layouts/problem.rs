@@ -138,28 +138,65 @@ impl Source {
             };
             return problem.with_hint(hint);
         }
-        let key = self.key_before(span.start);
-        let problem = self.error_at(span, format!("{key}{message}"));
-        if message.starts_with("invalid type") {
-            problem.with_hint("see docs/config.md for the type of each key")
-        } else {
-            problem
+        if let Some(wrong) = self.wrong_type(&message, span.start) {
+            return self
+                .error_at(span, wrong)
+                .with_hint("see docs/config.md for the type of each key");
         }
+        let key = self.key_before(span.start);
+        self.error_at(span, format!("{key}{message}"))
     }
 
-    /// "`key`: " when the offset is a value on a `key = value` line, so a
-    /// type error says which key it is about.
-    fn key_before(&self, offset: usize) -> String {
+    /// serde's "invalid type: integer `5`, expected a sequence" in the
+    /// file's own words: "`cmd` takes an array of strings (exec form), not
+    /// integer `5`". A wrong element of an array (`packages = [5]`) is
+    /// told as the array's type, which is what the key takes.
+    fn wrong_type(&self, message: &str, offset: usize) -> Option<String> {
+        let (found, expected) = message
+            .strip_prefix("invalid type: ")?
+            .split_once(", expected ")?;
+        let expected = match expected {
+            "a sequence" => "an array",
+            "a map" => "a table",
+            "u8" | "u16" | "u32" | "u64" | "i8" | "i16" | "i32" | "i64" => "a whole number",
+            other => other,
+        };
+        let (key, in_array) = self.key_of(offset);
+        let (expected, found) = match in_array {
+            true => {
+                let one = expected.trim_start_matches("a ").trim_start_matches("an ");
+                (format!("an array of {one}s"), format!("{found} in it"))
+            }
+            false => (expected.to_string(), found.to_string()),
+        };
+        Some(match key {
+            Some(key) => format!("`{key}` takes {expected}, not {found}"),
+            None => format!("expected {expected}, found {found}"),
+        })
+    }
+
+    /// The key of a `key = value` line a value is on, and whether the
+    /// value is inside an array there.
+    fn key_of(&self, offset: usize) -> (Option<String>, bool) {
         let offset = offset.min(self.text.len());
         let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
-        let Some((key, _)) = self.text[line_start..offset].split_once('=') else {
-            return String::new();
+        let Some((key, value)) = self.text[line_start..offset].split_once('=') else {
+            return (None, false);
         };
         let key = key.trim().trim_matches('"');
         if key.is_empty() || key.contains(char::is_whitespace) {
-            String::new()
+            (None, false)
         } else {
-            format!("`{key}`: ")
+            (Some(key.to_string()), value.contains('['))
+        }
+    }
+
+    /// "`key`: " when the offset is a value on a `key = value` line, so an
+    /// error says which key it is about.
+    fn key_before(&self, offset: usize) -> String {
+        match self.key_of(offset).0 {
+            Some(key) => format!("`{key}`: "),
+            None => String::new(),
         }
     }
 }

@@ -5,35 +5,24 @@
 //! only its spelling is.
 
 use std::ops::Range;
+use std::path::{Component, Path};
 
 use toml::Spanned;
 
 use super::files::{Healthcheck, Level};
 use super::problem::{Problem, Source};
-use super::{Project, atom, is_valid_name};
+use super::{Project, atom, is_valid_name, registry_problem};
+use crate::oci;
 
 pub(super) fn project(project: &Project, problems: &mut Vec<Problem>) {
     let kiln = &project.kiln_source;
     level(kiln, &project.kiln.level(), problems);
     for ns in project.namespaces.values() {
         level(&ns.source, &ns.toml.level(), problems);
-        if let Some(registry) = &ns.toml.registry {
-            let r = registry.get_ref();
-            let last = r.rsplit('/').next().unwrap_or(r);
-            let tagged = r.contains('/') && last.contains(':');
-            if r.is_empty() || r.ends_with('/') || r.contains(['@', ' ']) || tagged {
-                problems.push(
-                    ns.source
-                        .error_at(registry.span(), format!("`{r}` is not a registry prefix"))
-                        .with_hint("write a ref without tag, e.g. `ghcr.io/acme`"),
-                );
-            } else if r.chars().any(|c| c.is_ascii_uppercase()) {
-                problems.push(
-                    ns.source
-                        .error_at(registry.span(), format!("`{r}` has uppercase letters"))
-                        .with_hint("image refs are lowercase"),
-                );
-            }
+        if let Some(registry) = &ns.toml.registry
+            && let Some((problem, hint)) = registry_problem(registry.get_ref())
+        {
+            problems.push(ns.source.error_at(registry.span(), problem).with_hint(hint));
         }
     }
     for image in project.images.values() {
@@ -80,16 +69,8 @@ pub(super) fn project(project: &Project, problems: &mut Vec<Problem>) {
         if let Some(hc) = &toml.healthcheck {
             healthcheck(src, hc, problems);
         }
-        if let Some(test) = &toml.test
-            && !image.dir.join(test.get_ref()).is_file()
-        {
-            problems.push(
-                src.error_at(
-                    test.span(),
-                    format!("the test script `{}` is missing", test.get_ref()),
-                )
-                .with_hint("add it beside image.toml, or remove `test`"),
-            );
+        if let Some(test) = &toml.test {
+            test_script(src, test, &image.dir, &project.root, problems);
         }
         if !image.dir.join("README.md").is_file() {
             problems.push(
@@ -115,14 +96,71 @@ pub(super) fn project(project: &Project, problems: &mut Vec<Problem>) {
     }
 }
 
+/// `test`: a script of the image's own directory. It is read on the host
+/// and run in the image, so a path out of the project (absolute, `..`, or a
+/// symlink pointing away) would hand any host file to the build.
+fn test_script(
+    src: &Source,
+    test: &Spanned<String>,
+    dir: &Path,
+    root: &Path,
+    problems: &mut Vec<Problem>,
+) {
+    let rel = Path::new(test.get_ref());
+    let path = dir.join(rel);
+    let escapes = rel.is_absolute() || rel.components().any(|c| c == Component::ParentDir);
+    let outside = |p: &Path| {
+        let (Ok(p), Ok(root)) = (p.canonicalize(), root.canonicalize()) else {
+            return false;
+        };
+        !p.starts_with(root)
+    };
+    let problem = if escapes {
+        src.error_at(
+            test.span(),
+            format!(
+                "the test script `{}` is outside the image's directory",
+                test.get_ref()
+            ),
+        )
+        .with_hint(
+            "name a file beside image.toml, e.g. `test = \"smoke.sh\"`, \
+             and copy the script there if it lives elsewhere",
+        )
+    } else if !path.is_file() {
+        src.error_at(
+            test.span(),
+            format!("the test script `{}` is missing", test.get_ref()),
+        )
+        .with_hint("add it beside image.toml, or remove `test`")
+    } else if outside(&path) {
+        src.error_at(
+            test.span(),
+            format!(
+                "the test script `{}` is a link out of the project",
+                test.get_ref()
+            ),
+        )
+        .with_hint("copy the script itself beside image.toml")
+    } else {
+        return;
+    };
+    problems.push(problem);
+}
+
 /// The inheritable keys, the same in all three files.
 fn level(src: &Source, level: &Level<'_>, problems: &mut Vec<Problem>) {
     if let Some(tag) = level.tag
-        && !is_tag(tag.get_ref())
+        && let Some(why) = tag_problem(tag.get_ref())
     {
         problems.push(
-            src.error_at(tag.span(), format!("`{}` is not a valid tag", tag.get_ref()))
-                .with_hint("a tag is up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`"),
+            src.error_at(
+                tag.span(),
+                format!("`{}` is not a valid tag: {why}", tag.get_ref()),
+            )
+            .with_hint(
+                "a tag is up to 128 letters and digits, joined by single `_`, `.` or `-` (or `--`)",
+            ),
         );
     }
     if let Some(builder) = level.builder {
@@ -221,13 +259,19 @@ pub fn parse_duration(text: &str) -> Option<u64> {
     number.checked_mul(scale)
 }
 
-fn is_tag(tag: &str) -> bool {
-    let mut chars = tag.chars();
-    tag.len() <= 128
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+/// Why `tag` cannot end an image's ref, if it cannot: the distribution
+/// spec's tag rule (length, characters) within the ref grammar.
+fn tag_problem(tag: &str) -> Option<String> {
+    if tag.len() > 128 {
+        return Some(format!("it has {} characters", tag.len()));
+    }
+    match tag
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || "_.-".contains(c)))
+    {
+        Some(c) => Some(format!("`{c}` is not allowed in a tag")),
+        None => oci::check_ref_name(tag).err().map(|e| e.to_string()),
+    }
 }
 
 fn is_port(port: &str) -> bool {
@@ -266,6 +310,15 @@ mod tests {
         assert_eq!(parse_duration("1d"), None);
         assert!(is_port("80") && is_port("53/udp") && !is_port("0") && !is_port("80/xyz"));
         assert!(is_signal("SIGTERM") && is_signal("9") && !is_signal("TERM"));
-        assert!(is_tag("1.25-r1") && !is_tag("-x") && !is_tag("a:b"));
+        assert_eq!(tag_problem("1.25-r1"), None);
+        assert_eq!(
+            tag_problem("-x").unwrap(),
+            "`-x` starts with `-`, not a letter or digit"
+        );
+        assert_eq!(tag_problem("a:b").unwrap(), "`:` is not allowed in a tag");
+        assert_eq!(
+            tag_problem("1.0.").unwrap(),
+            "`1.0.` ends with `.`, not a letter or digit"
+        );
     }
 }

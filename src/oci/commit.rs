@@ -97,6 +97,8 @@ pub fn commit(opts: &CommitOptions) -> Result<CommitResult> {
         Layout::open_or_create(&opts.layout)?
     };
     layout.clean_stale();
+    // A damaged index.json fails the commit before any blob is written.
+    layout.read_index()?;
 
     let parent = match &opts.parent {
         Some(name) => {

@@ -417,7 +417,11 @@ mod tests {
                 .try_for_each(|piece| sink.write_all(piece))
                 .and_then(|()| sink.finish().map(drop))
                 .unwrap_err();
-            assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{compression:?}: {err}");
+            assert_eq!(
+                err.raw_os_error(),
+                Some(libc::ENOSPC),
+                "{compression:?}: {err}"
+            );
         }
     }
 

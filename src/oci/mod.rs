@@ -140,7 +140,11 @@ impl<T> IoContext<T> for std::io::Result<T> {
     }
 
     fn write_ctx(self, path: &std::path::Path) -> Result<T> {
-        self.map_err(|e| WriteError::from_io(e).unwrap_or_else(|e| WriteError::new(path, e)).into())
+        self.map_err(|e| {
+            WriteError::from_io(e)
+                .unwrap_or_else(|e| WriteError::new(path, e))
+                .into()
+        })
     }
 }
 

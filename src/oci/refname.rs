@@ -103,11 +103,29 @@ mod tests {
             ("demo/a..b:latest", Doubled("..".into())),
             ("a---b", Doubled("---".into())),
             ("a._b", Doubled("._".into())),
-            ("demo/-x", Leading { part: part("-x"), sep: '-' }),
+            (
+                "demo/-x",
+                Leading {
+                    part: part("-x"),
+                    sep: '-',
+                },
+            ),
             ("x/", EmptyPart),
             ("a//b", EmptyPart),
-            ("x:", Trailing { part: part("x:"), sep: ":".into() }),
-            ("x-/y", Trailing { part: part("x-"), sep: "-".into() }),
+            (
+                "x:",
+                Trailing {
+                    part: part("x:"),
+                    sep: ":".into(),
+                },
+            ),
+            (
+                "x-/y",
+                Trailing {
+                    part: part("x-"),
+                    sep: "-".into(),
+                },
+            ),
             ("a b", Char(' ')),
             ("é", Char('é')),
         ] {

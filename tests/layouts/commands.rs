@@ -131,6 +131,22 @@ fn new_with_flags_scaffolds_a_stack_that_checks_clean() {
         "error: `nginx` is not a Portage atom: an atom is `category/name`, e.g. `app-misc/hello`\n"
     );
     assert!(!root.join("layouts/acme/images/x").exists());
+    let out = new(&["image", "acme/a..b"]);
+    assert_eq!(
+        stderr(&out),
+        "error: `a..b` is not a valid image name: `..` puts separators together (only `--` may be doubled)\n\
+         hint: use lowercase letters and digits, joined by single `.`, `_` or `-` (or `--`): names become parts of OCI refs\n"
+    );
+    let out = new(&["namespace", "other", "--registry", "ghcr.io/a..b"]);
+    assert_eq!(
+        stderr(&out),
+        "error: `ghcr.io/a..b` is not a registry prefix: `..` puts separators together (only `--` may be doubled); \
+         write e.g. `ghcr.io/acme`: a ref is parts joined by `/`, each letters and digits with one of \
+         `-` `.` `_` `:` `@` `+` (or `--`) between them, as the OCI image-spec's org.opencontainers.image.ref.name grammar says\n"
+    );
+    assert!(
+        !root.join("layouts/acme/images/a..b").exists() && !root.join("layouts/other").exists()
+    );
 
     // A file already there is kept: only the missing ones are written.
     crate::util::layouts::write(root, &[("layouts/acme/images/solo/README.md", "# mine\n")]);

@@ -84,17 +84,71 @@ fn an_unknown_key_suggests_the_right_one() {
 }
 
 #[test]
-fn a_wrong_type_names_the_key() {
+fn a_wrong_type_names_the_key_and_what_it_takes() {
     let dir = images(&[
+        ("v", "cmd = 5\n"),
+        ("w", "cmd = [5]\n"),
         ("x", "cmd = \"/bin/sh\"\n"),
         ("y", "compression = \"xz\"\n"),
+        ("z", "packages = \"app-misc/hello\"\n"),
+        ("zz", "[healthcheck]\ncmd = [\"true\"]\nretries = \"3\"\n"),
     ]);
     check_fails_with(
         dir.path(),
-        "error: layouts/a/images/x/image.toml:1:7: `cmd`: invalid type: string \"/bin/sh\", expected a sequence\n\
+        "error: layouts/a/images/v/image.toml:1:7: `cmd` takes an array of strings (exec form), not integer `5`\n\
+         hint: see docs/config.md for the type of each key\n\
+         error: layouts/a/images/w/image.toml:1:8: `cmd` takes an array of strings, not integer `5` in it\n\
+         hint: see docs/config.md for the type of each key\n\
+         error: layouts/a/images/x/image.toml:1:7: `cmd` takes an array of strings (exec form), not string \"/bin/sh\"\n\
          hint: see docs/config.md for the type of each key\n\
          error: layouts/a/images/y/image.toml:1:15: `compression`: unknown value `xz`\n\
-         hint: one of: gzip, zstd, none",
+         hint: one of: gzip, zstd, none\n\
+         error: layouts/a/images/z/image.toml:1:12: `packages` takes an array, not string \"app-misc/hello\"\n\
+         hint: see docs/config.md for the type of each key\n\
+         error: layouts/a/images/zz/image.toml:3:11: `retries` takes a whole number, not string \"3\"\n\
+         hint: see docs/config.md for the type of each key",
+    );
+}
+
+#[test]
+fn names_tags_and_registries_follow_the_oci_ref_grammar() {
+    let dir = images(&[("a..b", ""), ("ok", "tag = \"1.0.\"\n")]);
+    write(
+        dir.path(),
+        &[("layouts/a/namespace.toml", "registry = \"ghcr.io/x//y\"\n")],
+    );
+    check_fails_with(
+        dir.path(),
+        "error: layouts/a/images/a..b: `a..b` is not a valid image name: `..` puts separators together (only `--` may be doubled)\n\
+         hint: use lowercase letters and digits, joined by single `.`, `_` or `-` (or `--`): names become parts of OCI refs\n\
+         error: layouts/a/images/ok/image.toml:1:7: `1.0.` is not a valid tag: `1.0.` ends with `.`, not a letter or digit\n\
+         hint: a tag is up to 128 letters and digits, joined by single `_`, `.` or `-` (or `--`)\n\
+         error: layouts/a/namespace.toml:1:12: `ghcr.io/x//y` is not a registry prefix: a `/` has nothing on one side\n\
+         hint: write e.g. `ghcr.io/acme`: a ref is parts joined by `/`, each letters and digits with one of `-` `.` `_` `:` `@` `+` (or `--`) between them, as the OCI image-spec's org.opencontainers.image.ref.name grammar says",
+    );
+}
+
+#[test]
+fn a_test_script_outside_the_image_is_refused() {
+    let dir = images(&[
+        ("abs", "test = \"/etc/passwd\"\n"),
+        ("up", "test = \"../../../../kiln.toml\"\n"),
+        ("link", "test = \"t.sh\"\n"),
+    ]);
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("layouts/a/images/link/t.sh"))
+        .unwrap();
+    let outside = "hint: name a file beside image.toml, e.g. `test = \"smoke.sh\"`, \
+                   and copy the script there if it lives elsewhere";
+    check_fails_with(
+        dir.path(),
+        &format!(
+            "error: layouts/a/images/abs/image.toml:1:8: the test script `/etc/passwd` is outside the image's directory\n\
+             {outside}\n\
+             error: layouts/a/images/link/image.toml:1:8: the test script `t.sh` is a link out of the project\n\
+             hint: copy the script itself beside image.toml\n\
+             error: layouts/a/images/up/image.toml:1:8: the test script `../../../../kiln.toml` is outside the image's directory\n\
+             {outside}"
+        ),
     );
 }
 
@@ -154,8 +208,8 @@ error: layouts/a/images/c/image.toml:5:12: `5` is not a duration
 hint: write a number and a unit: `500ms`, `30s`, `5m`, `1h`
 warning: layouts/a/images/d: missing README.md
 hint: say what the image is for and how to run it
-error: layouts/a/images/d/image.toml:1:7: `-bad` is not a valid tag
-hint: a tag is up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`
+error: layouts/a/images/d/image.toml:1:7: `-bad` is not a valid tag: `-bad` starts with `-`, not a letter or digit
+hint: a tag is up to 128 letters and digits, joined by single `_`, `.` or `-` (or `--`)
      Checked 1 namespace, 4 images, 0 builders: 8 errors, 1 warning
 "
     );

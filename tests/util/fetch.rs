@@ -187,26 +187,31 @@ pub fn tarball(dir: &Path, name: &str, marker: &str) -> PathBuf {
 
 /// Publish a stage3 and a snapshot with `scripts/test-world/publish`.
 pub fn publish(mirror: &Path, signer: &str, stage3: &Path, snapshot: &Path) {
+    publish_at(mirror, signer, TS, stage3, Some(snapshot));
+}
+
+/// Publish a stage3 (and a snapshot) as of timestamp `ts`: a later `ts`
+/// becomes what latest-stage3-*.txt names.
+pub fn publish_at(mirror: &Path, signer: &str, ts: &str, stage3: &Path, snapshot: Option<&Path>) {
     let keys = keys();
     let _gpg = gpg_lock();
-    run_ok(
-        Command::new(repo().join("scripts/test-world/publish"))
-            .arg("--keys")
-            .arg(keys)
-            .args([
-                "--sign-with",
-                signer,
-                "--arch",
-                "amd64",
-                "--flavour",
-                "openrc",
-            ])
-            .args(["--timestamp", TS, "--stage3"])
-            .arg(stage3)
-            .arg("--snapshot")
-            .arg(snapshot)
-            .arg(mirror),
-    );
+    let mut cmd = Command::new(repo().join("scripts/test-world/publish"));
+    cmd.arg("--keys")
+        .arg(keys)
+        .args([
+            "--sign-with",
+            signer,
+            "--arch",
+            "amd64",
+            "--flavour",
+            "openrc",
+        ])
+        .args(["--timestamp", ts, "--stage3"])
+        .arg(stage3);
+    if let Some(snapshot) = snapshot {
+        cmd.arg("--snapshot").arg(snapshot);
+    }
+    run_ok(cmd.arg(mirror));
 }
 
 /// A published mirror with its source files and a project using it.

@@ -8,7 +8,8 @@ pub mod layouts;
 pub mod oci;
 pub mod runtime;
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The `kiln` binary under test, with progress and colour off.
@@ -45,6 +46,91 @@ pub fn require_env(var: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// Tests that mount or chroot need root; `scripts/test` runs the suite as root.
+pub fn require_root() -> bool {
+    let out = Command::new("id").arg("-u").output().expect("run id -u");
+    let root = String::from_utf8_lossy(&out.stdout).trim() == "0";
+    if !root {
+        let msg = "not root: this test mounts or chroots (scripts/test runs as root)";
+        if std::env::var_os("KILN_TEST_REQUIRE_ALL").is_some() {
+            panic!("{msg}");
+        }
+        eprintln!("skipped: {msg}");
+    }
+    root
+}
+
+/// A small tmpfs on a fresh directory: a disk that fills up. Unmounted
+/// when dropped. `None` (the test skips) when not root.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// `size` as mount takes it: `2m`.
+    pub fn mount(size: &str) -> Option<Tmpfs> {
+        if !require_root() {
+            return None;
+        }
+        let dir = tempdir();
+        run_ok(
+            Command::new("mount")
+                .args([
+                    "-t",
+                    "tmpfs",
+                    "-o",
+                    &format!("size={size},mode=0755"),
+                    "tmpfs",
+                ])
+                .arg(dir.path()),
+        );
+        Some(Tmpfs { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Every file and directory under `root` with the bytes of the files, to
+/// show that a failed command left a directory as it was.
+pub fn tree(root: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().to_path_buf();
+            if path.is_dir() {
+                out.insert(rel, None);
+                todo.push(path);
+            } else {
+                out.insert(rel, Some(std::fs::read(&path).unwrap_or_default()));
+            }
+        }
+    }
+    out
+}
+
+/// `size` bytes that no compressor can shrink.
+pub fn incompressible(size: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 32) as u8
+        })
+        .collect()
 }
 
 /// Like [`require_env`] for a program on PATH.

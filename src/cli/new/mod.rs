@@ -14,7 +14,7 @@ use anyhow::Context;
 use crate::error::hinted;
 use crate::graph::Stack;
 use crate::layouts::problem::{closest, display_path};
-use crate::layouts::{atom, is_valid_name};
+use crate::layouts::{NAME_RULE, atom, is_valid_name, name_problem, registry_problem};
 use crate::printer::Printer;
 
 use super::project::ProjectArgs;
@@ -119,12 +119,9 @@ fn namespace(
         registry,
         "Registry prefix (empty: the namespace name)",
         "",
-        |r| {
-            if r.contains(char::is_whitespace) || r.ends_with('/') {
-                Err(format!("`{r}` is not a registry prefix, e.g. ghcr.io/acme"))
-            } else {
-                Ok(())
-            }
+        |r| match registry_problem(r) {
+            Some((problem, hint)) if !r.is_empty() => Err(format!("{problem}; {hint}")),
+            _ => Ok(()),
         },
     )?;
     let owner_lines = [("name", &owner), ("email", &email)]
@@ -277,9 +274,10 @@ fn known(value: &str, none: &str, known: &[&str], what: &str) -> Result<(), Stri
 }
 
 fn bad_name(name: &str, what: &str) -> anyhow::Error {
+    let why = name_problem(name).unwrap_or_default();
     hinted(
-        format!("`{name}` is not a valid {what} name"),
-        "use lowercase letters, digits, `.`, `_` and `-`, starting with a letter or digit",
+        format!("`{name}` is not a valid {what} name: {why}"),
+        NAME_RULE,
     )
 }
 
