@@ -155,7 +155,7 @@ impl WriteError {
 
 /// An I/O error as a phrase: "no space left on device", without the
 /// "(os error 28)" that means nothing to the user.
-pub fn cause(err: &io::Error) -> String {
+fn cause(err: &io::Error) -> String {
     let text = err.to_string();
     let text = match err.raw_os_error() {
         Some(code) => text
