@@ -38,7 +38,8 @@ use std::path::PathBuf;
 use crate::error::WriteError;
 
 /// What can go wrong while reading or writing a layout. Each variant names
-/// the path or value at fault; the CLI adds the fix.
+/// the path or value at fault; [`Error::fix`] has the fix for those every
+/// command can meet, the command adds the rest.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
