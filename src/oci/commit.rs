@@ -109,9 +109,12 @@ pub fn commit(opts: &CommitOptions) -> Result<CommitResult> {
     };
     layout.clean_stale();
 
+    // The parent's blobs are checked, not only named: the new manifest
+    // copies its layer descriptors, and must not point at a bad blob.
     let parent = match &opts.parent {
         Some(name) => {
             let desc = layout.resolve(name)?;
+            layout.verify_image(desc.digest().as_ref())?;
             let manifest = layout.read_manifest(desc.digest().as_ref())?;
             let config_bytes = layout.read_blob(manifest.config().digest().as_ref())?;
             let config: serde_json::Value =
