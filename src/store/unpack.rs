@@ -136,14 +136,25 @@ pub fn unpack(layer: &Layer, dest: &Path) -> anyhow::Result<()> {
     };
     if check_blob {
         let digest = blob.finish().unwrap_or_default();
-        if digest != layer.digest || blob.size != layer.size {
-            return Err(anyhow::anyhow!(
-                "layer blob {} is corrupt: it has {} bytes and the sha256 {digest}, its descriptor says {} bytes and {}",
-                layer.blob.display(),
-                blob.size,
-                layer.size,
-                layer.digest
-            ))
+        let why = if blob.size != layer.size {
+            format!(
+                "it has {} bytes, its descriptor says {}",
+                blob.size, layer.size
+            )
+        } else if digest != layer.digest {
+            format!(
+                "its content has the sha256 {}",
+                digest.trim_start_matches("sha256:")
+            )
+        } else {
+            String::new()
+        };
+        if !why.is_empty() {
+            return Err(crate::oci::Error::BlobCorrupt {
+                digest: layer.digest.clone(),
+                path: layer.blob.clone(),
+                why,
+            })
             .hint(REPAIR);
         }
     }
@@ -156,11 +167,11 @@ const REPAIR: &str = "the layout is damaged: build or copy the image into it aga
 
 fn missing(layer: &Layer, e: io::Error) -> anyhow::Error {
     if e.kind() == io::ErrorKind::NotFound {
-        anyhow::anyhow!(
-            "layer blob {} is missing ({})",
-            layer.digest,
-            layer.blob.display()
-        )
+        crate::oci::Error::BlobMissing {
+            digest: layer.digest.clone(),
+            path: layer.blob.clone(),
+        }
+        .into()
     } else {
         anyhow::Error::new(e).context(format!("cannot open layer blob {}", layer.blob.display()))
     }

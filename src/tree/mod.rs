@@ -67,14 +67,14 @@ impl Error {
     /// The fix, when kiln knows one: a full disk is the user's to free.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::Write { cause, path, .. }
-            | Error::Read {
-                cause,
-                archive: path,
-            } if cause.raw_os_error() == Some(libc::ENOSPC) => Some(format!(
-                "free space on the filesystem of {}, or give kiln a cache elsewhere (KILN_CACHE_DIR); what was unpacked so far is removed",
-                path.display()
-            )),
+            Error::Write { cause, .. } | Error::Read { cause, .. }
+                if cause.raw_os_error() == Some(libc::ENOSPC) =>
+            {
+                Some(
+                    "free space on that filesystem, or give kiln a cache elsewhere (KILN_CACHE_DIR); what was written so far is removed"
+                        .to_string(),
+                )
+            }
             _ => None,
         }
     }
