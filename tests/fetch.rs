@@ -335,7 +335,8 @@ fn the_world_stage3_end_to_end() {
         sha512(&world.join(rel("KILN_WORLD_SNAPSHOT")))
     );
 
-    // Unpacked by kiln, the stand-in stage3 plus snapshot runs real Portage.
+    // Unpacked by kiln, the stand-in stage3 plus snapshot runs real Portage
+    // (with the host's /dev: kiln makes no device node, a runtime gives /dev).
     let root = tmp.path().join("root");
     fs::create_dir(&root).unwrap();
     unpack(Path::new(&stage3), &root).unwrap();
@@ -349,7 +350,7 @@ fn the_world_stage3_end_to_end() {
     let out = run_ok(
         Command::new("unshare")
             .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-            .arg("mount -t proc proc \"$1/proc\" && chroot \"$1\" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin emerge --info && chroot \"$1\" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin emerge --pretend app-misc/hello")
+            .arg("mount -t proc proc \"$1/proc\" && mount --rbind /dev \"$1/dev\" && chroot \"$1\" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin emerge --info && chroot \"$1\" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin emerge --pretend app-misc/hello")
             .arg("sh")
             .arg(&root),
     );

@@ -125,15 +125,12 @@ pub fn unpack(layer: &Layer, dest: &Path) -> anyhow::Result<()> {
     // A blob that is not what its digest says explains any other failure
     // (a broken gzip stream, say); a refused entry or a full disk does not
     // need the rest of the blob read.
-    let check_blob = match &unpacked {
-        Ok(()) => true,
-        Err(e) => !e.chain().any(|c| {
-            matches!(
-                c.downcast_ref::<tree::Error>(),
-                Some(tree::Error::Unsafe { .. } | tree::Error::Write { .. })
-            )
-        }),
-    };
+    let check_blob = !matches!(
+        unpacked,
+        Err(Failure::Tree(
+            tree::Error::Unsafe { .. } | tree::Error::Write { .. }
+        ))
+    );
     if check_blob {
         let digest = blob.finish().unwrap_or_default();
         let why = if blob.size != layer.size {
@@ -158,7 +155,12 @@ pub fn unpack(layer: &Layer, dest: &Path) -> anyhow::Result<()> {
             .hint(REPAIR);
         }
     }
-    unpacked.with_context(|| format!("cannot unpack layer {}", layer.diff_id))?;
+    unpacked
+        .map_err(|f| match f {
+            Failure::Tree(e) => e.hinted(),
+            Failure::Other(e) => e,
+        })
+        .with_context(|| format!("cannot unpack layer {}", layer.diff_id))?;
     staged.commit().map_err(tree::Error::hinted)?;
     Ok(())
 }
@@ -177,10 +179,16 @@ fn missing(layer: &Layer, e: io::Error) -> anyhow::Error {
     }
 }
 
+/// Why an extract failed: the unpacker's own errors are told apart.
+enum Failure {
+    Tree(tree::Error),
+    Other(anyhow::Error),
+}
+
 /// The tar of `blob` into `dir`, checked against the diff_id.
-fn extract(layer: &Layer, blob: &mut impl Read, dir: &Path) -> anyhow::Result<()> {
-    let mut tar = Hashing::new(decoder(layer, blob)?);
-    let root = Root::open(dir).map_err(tree::Error::hinted)?;
+fn extract(layer: &Layer, blob: &mut impl Read, dir: &Path) -> Result<(), Failure> {
+    let mut tar = Hashing::new(decoder(layer, blob).map_err(Failure::Other)?);
+    let root = Root::open(dir).map_err(Failure::Tree)?;
     tree::unpack(
         &layer.blob,
         Padded {
@@ -191,16 +199,19 @@ fn extract(layer: &Layer, blob: &mut impl Read, dir: &Path) -> anyhow::Result<()
         &root,
         &tree::Options::layer(),
     )
-    .map_err(tree::Error::hinted)?;
-    let got = tar
-        .finish()
-        .with_context(|| format!("cannot read layer blob {}", layer.blob.display()))?;
+    .map_err(Failure::Tree)?;
+    let got = tar.finish().map_err(|cause| {
+        Failure::Tree(tree::Error::Read {
+            archive: layer.blob.clone(),
+            cause,
+        })
+    })?;
     if got != layer.diff_id {
-        bail!(
+        return Err(Failure::Other(anyhow::anyhow!(
             "layer {} unpacks to {got}, but the image config says {}",
             layer.blob.display(),
             layer.diff_id
-        );
+        )));
     }
     Ok(())
 }

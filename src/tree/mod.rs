@@ -59,8 +59,6 @@ pub enum Error {
         path: PathBuf,
         cause: io::Error,
     },
-    #[error("{}: {what}", archive.display())]
-    Corrupt { archive: PathBuf, what: String },
 }
 
 impl Error {
