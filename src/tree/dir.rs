@@ -87,13 +87,9 @@ impl Root {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The directory `rel` below the root as a root of its own, made (0755)
-    /// where missing: the snapshot's place in the stage3 (var/db/repos),
-    /// which the stage3 must not have made a link.
+    /// The directory `rel` below the root as a root of its own, made where
+    /// missing: the snapshot's place in the stage3 (var/db/repos), which the
+    /// stage3 must not have made a link.
     pub fn subdir(&self, rel: &Path) -> Result<Root, Error> {
         let shown = rel.display().to_string();
         let dir = self
@@ -106,7 +102,9 @@ impl Root {
     }
 
     /// The directory `rel` (relative, no `..`), made where missing when
-    /// `create` (new directories are 0700 until their entry sets a mode).
+    /// `create`. A directory made here has no entry of its own (yet): it
+    /// gets 0755 whatever the umask, as tar gives it, so that the
+    /// container's users can pass it.
     pub(super) fn dir(&self, rel: &Path, create: bool) -> Result<Dir> {
         let path = self.path.join(rel);
         if rel.as_os_str().is_empty() {
@@ -166,14 +164,17 @@ impl Root {
                 path: path.clone(),
                 cause,
             };
-            at = match open_dir(Some(&at), Path::new(name)) {
+            at = match open_dir(&at, Path::new(name)) {
                 Ok(fd) => fd,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create => {
-                    match mkdirat(Some(at.as_raw_fd()), name, Mode::from_bits_truncate(0o700)) {
+                    match mkdirat(Some(at.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
                         Ok(()) | Err(Errno::EEXIST) => {}
                         Err(e) => return Err(io("creating", e.into())),
                     }
-                    open_dir(Some(&at), Path::new(name)).map_err(|e| io("opening", e))?
+                    let made = open_dir(&at, Path::new(name)).map_err(|e| io("opening", e))?;
+                    nix::sys::stat::fchmod(made.as_raw_fd(), Mode::from_bits_truncate(0o755))
+                        .map_err(|e| io("setting the mode of", e.into()))?;
+                    made
                 }
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
                     return Err(match stat_at(&at, name) {
@@ -220,7 +221,7 @@ impl Dir {
     /// The directory `name` of this one, opened without following a link.
     pub(super) fn child(&self, name: &OsStr) -> Result<Dir> {
         let path = self.path.join(name);
-        match open_dir(Some(&self.fd), Path::new(name)) {
+        match open_dir(&self.fd, Path::new(name)) {
             Ok(fd) => Ok(Dir { fd, path }),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
                 Err(Fault::Refused(NOT_A_DIR))
@@ -352,9 +353,9 @@ pub(super) fn set_mode_and_time(fd: BorrowedFd, mode: u32, mtime: i64) -> io::Re
 }
 
 /// Open the directory `path` of `at`, refusing a link.
-fn open_dir(at: Option<&OwnedFd>, path: &Path) -> io::Result<OwnedFd> {
+fn open_dir(at: &OwnedFd, path: &Path) -> io::Result<OwnedFd> {
     let fd = openat(
-        at.map(|f| f.as_raw_fd()),
+        Some(at.as_raw_fd()),
         path,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
         Mode::empty(),

@@ -415,7 +415,12 @@ mod tests {
         // missing parts are made, below the root only
         let dir = root.walk(Path::new("a/new/deeper"), true).unwrap();
         assert_eq!(dir.path, tree.join("a/new/deeper"));
-        assert!(tree.join("a/new/deeper").is_dir());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(tree.join("a/new/deeper"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o755);
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
     }
 }
