@@ -132,14 +132,14 @@ impl Store {
             // kiln's own unpacker, in this process: a killed kiln leaves no
             // tar behind, only a temporary dir the next build removes.
             let staged = Staged::new(&layer).map_err(tree::Error::hinted)?;
-            let unpack = || -> Result<(), tree::Error> {
+            let unpack = || -> Result<tree::Unpacked, tree::Error> {
                 let root = Root::open(staged.path())?;
-                crate::fetch::unpack::unpack(&inputs.stage3, &root)?;
+                let done = crate::fetch::unpack::unpack(&inputs.stage3, &root)?;
                 let repos = root.subdir(Path::new("var/db/repos"))?;
                 crate::fetch::unpack::unpack(&inputs.snapshot, &repos)?;
-                Ok(())
+                Ok(done)
             };
-            unpack().map_err(tree::Error::hinted).with_context(|| {
+            let done = unpack().map_err(tree::Error::hinted).with_context(|| {
                 format!(
                     "cannot unpack {} and {} into the base builder state",
                     inputs.stage3.display(),
@@ -147,6 +147,13 @@ impl Store {
                 )
             })?;
             staged.commit().map_err(tree::Error::hinted)?;
+            printer.verbose(format!(
+                "stage3: {} entries, {} owner(s) not the stage3's own, {} special file(s) left out (the runtime gives /dev): {}",
+                done.entries,
+                done.owners_changed,
+                done.skipped.len(),
+                done.skipped.iter().take(5).cloned().collect::<Vec<_>>().join(" ")
+            ));
         }
         self.write("base", &digest, &[id], None)?;
         self.get("base")
