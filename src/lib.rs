@@ -3,9 +3,11 @@
 //!
 //! The modules follow the data flow of `kiln build` (see `docs/design.md`):
 //! `layouts` reads the stack definitions, `graph` orders them, `fetch` brings
-//! and verifies the stage3 and snapshot, `store` keeps builder states and
-//! unpacked layers, `runtime` runs build containers, `assemble` drives one image
-//! through them, and `oci` writes the result. `cli` is the command line on top.
+//! and verifies the stage3 and snapshot, `runtime` runs build containers,
+//! `assemble` drives one image through them and keeps the builder states,
+//! and `oci` writes the result. `store` keeps image layers unpacked for
+//! `kiln run` and test.sh, and `tree` is the one writer of every tree kiln
+//! unpacks or copies (docs/security.md). `cli` is the command line on top.
 
 pub mod assemble;
 pub mod cli;
@@ -17,3 +19,4 @@ pub mod oci;
 pub mod printer;
 pub mod runtime;
 pub mod store;
+pub mod tree;

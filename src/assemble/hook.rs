@@ -100,7 +100,7 @@ impl Test<'_> {
         let key = rt.ns.cache_key();
         let mut dirs = Vec::new();
         for layer in image.layers.iter().rev() {
-            let (dir, fresh) = store.layer(layer, &key, rt.ns.full_fidelity())?;
+            let (dir, fresh) = store.layer(layer, &key)?;
             if fresh {
                 printer.verbose(format!("unpacked {} for the test", layer.diff_id));
             }

@@ -161,9 +161,16 @@ pub(super) fn prepare(
     bob_core: &Path,
     parent_out: Option<PathBuf>,
 ) -> anyhow::Result<Mounts> {
+    // work/ is private: the build's root holds set-id files and owners the
+    // container gave it (tree::private_dir).
+    if let Some(work) = scratch.parent() {
+        crate::tree::private_dir(work).map_err(crate::tree::Error::hinted)?;
+    }
     fs::create_dir_all(scratch)?;
     let config = scratch.join("config");
-    copy_dir(dir, &config)?;
+    crate::tree::copy(dir, &config)
+        .map_err(crate::tree::Error::hinted)
+        .with_context(|| format!("cannot copy {} to {}", dir.display(), config.display()))?;
     if !config.join("build.sh").exists() {
         fs::write(
             config.join("build.sh"),
@@ -200,22 +207,6 @@ pub(super) fn log_file(cache: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let logs = cache.join("logs");
     fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     Ok(logs.join(format!("{name}.log")))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .context("cannot run cp")?;
-    anyhow::ensure!(
-        status.success(),
-        "cannot copy {} to {}",
-        from.display(),
-        to.display()
-    );
-    Ok(())
 }
 
 /// The last `lines` lines of a container's log, for an error.

@@ -16,15 +16,17 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::inputs::Inputs;
 use super::plan;
 use crate::layouts::BuildContainer;
 use crate::printer::Printer;
+use crate::tree::{self, Root, Staged};
+
+pub use crate::tree::remove_tree;
 
 /// One builder state.
 #[derive(Debug, Clone)]
@@ -60,9 +62,9 @@ impl Store {
     /// Opens the store and takes its lock for as long as the store lives:
     /// two builds sharing a cache would move each other's layers.
     pub fn open(cache: &Path) -> anyhow::Result<Store> {
+        // Private: the trees in them keep their set-id files and owners.
         for dir in ["states", "layers"] {
-            fs::create_dir_all(cache.join(dir))
-                .with_context(|| format!("cannot create {}", cache.join(dir).display()))?;
+            tree::private_dir(&cache.join(dir)).map_err(tree::Error::hinted)?;
         }
         let lock = crate::store::try_lock(&cache.join("build.lock"), || {
             crate::error::hinted(
@@ -127,16 +129,31 @@ impl Store {
                 "Unpacking",
                 format!("{} into the base builder state", inputs.stage3.display()),
             );
-            let tmp = self.root.join("layers").join(format!("{id}.tmp"));
-            remove_tree(&tmp)?;
-            fs::create_dir_all(tmp.join("var/db/repos"))?;
-            untar(
-                &inputs.stage3,
-                &tmp,
-                &["--xattrs", "--numeric-owner", "--exclude=./dev/*"],
-            )?;
-            untar(&inputs.snapshot, &tmp.join("var/db/repos"), &[])?;
-            fs::rename(&tmp, &layer)?;
+            // kiln's own unpacker, in this process: a killed kiln leaves no
+            // tar behind, only a temporary dir the next build removes.
+            let staged = Staged::new(&layer).map_err(tree::Error::hinted)?;
+            let unpack = || -> Result<tree::Unpacked, tree::Error> {
+                let root = Root::open(staged.path())?;
+                let done = crate::fetch::unpack::unpack(&inputs.stage3, &root)?;
+                let repos = root.subdir(Path::new("var/db/repos"))?;
+                crate::fetch::unpack::unpack(&inputs.snapshot, &repos)?;
+                Ok(done)
+            };
+            let done = unpack().map_err(tree::Error::hinted).with_context(|| {
+                format!(
+                    "cannot unpack {} and {} into the base builder state",
+                    inputs.stage3.display(),
+                    inputs.snapshot.display()
+                )
+            })?;
+            staged.commit().map_err(tree::Error::hinted)?;
+            printer.verbose(format!(
+                "stage3: {} entries, {} owner(s) not the stage3's own, {} special file(s) left out (the runtime gives /dev): {}",
+                done.entries,
+                done.owners_changed,
+                done.skipped.len(),
+                done.skipped.iter().take(5).cloned().collect::<Vec<_>>().join(" ")
+            ));
         }
         self.write("base", &digest, &[id], None)?;
         self.get("base")
@@ -194,10 +211,7 @@ impl Store {
         if let Some(out) = out {
             let dest = dir.join("out");
             remove_tree(&dest)?;
-            let status = Command::new("cp").arg("-a").arg(out).arg(&dest).status()?;
-            if !status.success() {
-                bail!("cannot copy {} to {}", out.display(), dest.display());
-            }
+            tree::copy(out, &dest).map_err(tree::Error::hinted)?;
         }
         let file = StateFile {
             digest: digest.to_string(),
@@ -207,35 +221,6 @@ impl Store {
         fs::write(&tmp, serde_json::to_vec_pretty(&file)?)?;
         fs::rename(&tmp, dir.join("state.json"))?;
         Ok(())
-    }
-}
-
-fn untar(archive: &Path, dest: &Path, extra: &[&str]) -> anyhow::Result<()> {
-    let status = Command::new("tar")
-        .arg("-xpf")
-        .arg(archive)
-        .args(extra)
-        .arg("-C")
-        .arg(dest)
-        .status()
-        .context("cannot run tar")?;
-    if !status.success() {
-        bail!(
-            "cannot unpack {} into {} (tar failed)",
-            archive.display(),
-            dest.display()
-        );
-    }
-    Ok(())
-}
-
-/// Removes a tree if it is there.
-pub fn remove_tree(path: &Path) -> anyhow::Result<()> {
-    match fs::remove_dir_all(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("cannot remove {}", path.display()))
-        }
-        _ => Ok(()),
     }
 }
 

@@ -53,6 +53,12 @@ impl Ctx<'_> {
         };
         let forced = self.options.force_all || (self.options.force && requested && image.is_some());
         if kept.is_some() && in_layout && !forced {
+            if let Some((image, _)) = &image {
+                let entry = self.layout.find(&image.reference)?;
+                let entry = entry.context("image vanished from the layout")?;
+                self.layout
+                    .verify(&entry, &image.id, image.parent.as_deref())?;
+            }
             self.printer
                 .status("Cached", format!("{} {node}", node.kind()));
             let (layers, size) = match &image {
@@ -174,6 +180,7 @@ impl Ctx<'_> {
                         format!("build it first: `kiln build {p}`"),
                     )
                 })?;
+                self.layout.verify(&entry, p, parent.parent.as_deref())?;
                 let out = self
                     .state(&state::image_state(p), &format!("image {p}"))?
                     .out;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 use super::plan::ANNOTATION;
+use crate::error::HintExt;
 use crate::layouts::ImageSettings;
 use crate::oci::{self, CommitOptions, ImageFlags};
 
@@ -46,6 +47,40 @@ impl Layout {
                 .map(str::to_string),
             digest,
         }))
+    }
+
+    /// Checks every blob of the image `id` (its layout entry `entry`) before
+    /// a build takes it as cached or builds a child on it. A bad blob names
+    /// the image to rebuild: `id` for its manifest, config or top layer, its
+    /// `parent` for a layer it has from the parent.
+    pub fn verify(&self, entry: &Entry, id: &str, parent: Option<&str>) -> anyhow::Result<()> {
+        let layout = oci::Layout::open(&self.dir)?;
+        let Err(err) = layout.verify_image(&entry.digest) else {
+            return Ok(());
+        };
+        let Some(bad) = err.bad_blob().map(str::to_string) else {
+            return Err(err.into());
+        };
+        let layers: Vec<String> = self
+            .blob_json(&entry.digest)
+            .ok()
+            .and_then(|m| {
+                m["layers"].as_array().map(|l| {
+                    l.iter()
+                        .filter_map(|d| d["digest"].as_str().map(str::to_string))
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
+        let inherited = layers.iter().rev().skip(1).any(|d| *d == bad);
+        let owner = parent.filter(|_| inherited).unwrap_or(id);
+        Err(err)
+            .with_hint(|| {
+                format!(
+                    "rebuild the image that wrote it, then this one: kiln build {owner} --force"
+                )
+            })
+            .with_context(|| format!("the image {id} in {} is damaged", self.dir.display()))
     }
 
     pub fn blob_json(&self, digest: &str) -> anyhow::Result<Value> {

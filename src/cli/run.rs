@@ -150,7 +150,7 @@ pub fn run(mut args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     if let Some(image) = &image {
         let key = rt.ns.cache_key();
         for layer in image.layers.iter().rev() {
-            let (dir, fresh) = store.layer(layer, &key, rt.ns.full_fidelity())?;
+            let (dir, fresh) = store.layer(layer, &key)?;
             if fresh {
                 printer.status("Unpacked", &layer.diff_id);
             }

@@ -16,7 +16,8 @@ use crate::error::WriteError;
 pub struct BlobWriter {
     file: Option<BufWriter<File>>,
     tmp: PathBuf,
-    blobs: PathBuf,
+    /// The layout's root.
+    root: PathBuf,
     hasher: Sha256,
     size: u64,
 }
@@ -29,11 +30,11 @@ pub struct Blob {
 }
 
 impl BlobWriter {
-    pub(super) fn new(file: File, tmp: PathBuf, blobs: PathBuf) -> BlobWriter {
+    pub(super) fn new(file: File, tmp: PathBuf, root: PathBuf) -> BlobWriter {
         BlobWriter {
             file: Some(BufWriter::with_capacity(256 * 1024, file)),
             tmp,
-            blobs,
+            root,
             hasher: Sha256::new(),
             size: 0,
         }
@@ -51,10 +52,15 @@ impl BlobWriter {
             .map_err(|e| e.into_error())
             .write_ctx(&tmp)?;
         file.sync_all().write_ctx(&tmp)?;
-        let dest = self.blobs.join(&hex);
+        let blobs = self.root.join("blobs/sha256");
+        let dest = blobs.join(&hex);
         std::fs::rename(&tmp, &dest)
             .io_ctx(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
-        sync_dir(&self.blobs)?;
+        sync_dir(&blobs)?;
+        // hashed on the way in: the check before its next use is a stat
+        if let Ok(meta) = std::fs::metadata(&dest) {
+            super::verify::record(&self.root, &hex, &meta);
+        }
         Ok(Blob {
             digest: format!("sha256:{hex}"),
             size: self.size,

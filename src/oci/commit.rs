@@ -100,9 +100,12 @@ pub fn commit(opts: &CommitOptions) -> Result<CommitResult> {
     // A damaged index.json fails the commit before any blob is written.
     layout.read_index()?;
 
+    // The parent's blobs are checked, not only named: the new manifest
+    // copies its layer descriptors, and must not point at a bad blob.
     let parent = match &opts.parent {
         Some(name) => {
             let desc = layout.resolve(name)?;
+            layout.verify_image(desc.digest().as_ref())?;
             let manifest = layout.read_manifest(desc.digest().as_ref())?;
             let config_bytes = layout.read_blob(manifest.config().digest().as_ref())?;
             let config: serde_json::Value =

@@ -175,9 +175,10 @@ impl Layout {
         self.root.join("blobs/sha256").join(hex)
     }
 
+    /// The content of blob `digest`, checked against its name.
     pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
         let path = self.blob_path(digest);
-        std::fs::read(&path).io_ctx(|| format!("reading blob {}", path.display()))
+        super::verify::check(digest, &path, std::fs::read(&path))
     }
 
     pub fn read_index(&self) -> Result<ImageIndex> {
@@ -261,7 +262,7 @@ impl Layout {
 
     pub fn blob_writer(&self) -> Result<BlobWriter> {
         let (file, tmp) = self.temp_file()?;
-        Ok(BlobWriter::new(file, tmp, self.root.join("blobs/sha256")))
+        Ok(BlobWriter::new(file, tmp, self.root.clone()))
     }
 
     pub fn write_blob(&self, bytes: &[u8]) -> Result<Blob> {

@@ -8,7 +8,8 @@
 //! user namespace. The data flows walk -> tar -> hash (diff_id) -> compress ->
 //! hash (digest) -> blob file, then config, manifest and `index.json`, each
 //! written atomically. [`fsck`] is the strict checker the tests and
-//! `kiln ls --check` use on any layout.
+//! `kiln ls --check` use on any layout; `verify` checks the blobs kiln
+//! builds on or runs before it uses them.
 
 mod blob;
 mod commit;
@@ -21,6 +22,7 @@ mod layer;
 mod layout;
 mod refname;
 mod time;
+mod verify;
 
 pub use blob::{Blob, BlobWriter};
 pub use commit::{CommitOptions, CommitResult, commit};
@@ -92,6 +94,25 @@ pub enum Error {
     },
     #[error("{what}: {message}")]
     Invalid { what: String, message: String },
+    #[error("blob {digest} is missing: there is no {path}")]
+    BlobMissing { digest: String, path: PathBuf },
+    #[error("blob {digest} is corrupt: {why} ({path})")]
+    BlobCorrupt {
+        digest: String,
+        path: PathBuf,
+        why: String,
+    },
+}
+
+impl Error {
+    /// The digest of the blob at fault, when the error is a missing or
+    /// corrupt blob.
+    pub fn bad_blob(&self) -> Option<&str> {
+        match self {
+            Error::BlobMissing { digest, .. } | Error::BlobCorrupt { digest, .. } => Some(digest),
+            _ => None,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

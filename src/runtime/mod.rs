@@ -12,7 +12,7 @@
 //! ```text
 //! let store = Store::open()?;                       // before entering: plain user files
 //! let rt = Runtime::enter(false, &store.scratch())?; // first, before any thread
-//! let (dir, _) = store.layer(&layer, &rt.ns.cache_key(), rt.ns.full_fidelity())?;
+//! let (dir, _) = store.layer(&layer, &rt.ns.cache_key())?;
 //! let exit = rt.run(&RunOptions { layers: vec![dir], upper: Some(keep), binds, env, cwd,
 //!                                 log: Some(file), silent: !verbose, .. }, printer)?;
 //! oci::write_layer(keep, ...)                         // same process: sees container ids
@@ -52,6 +52,8 @@ impl Runtime {
     /// the cache's filesystem) for per-run state, upper and work dirs.
     /// Call before any thread starts: unshare needs a single-threaded process.
     pub fn enter(no_userns: bool, scratch: &Path) -> anyhow::Result<Runtime> {
+        // Private: containers' roots are mounted in it, set-id files and all.
+        crate::tree::private_dir(scratch).map_err(crate::tree::Error::hinted)?;
         let ns = UserNs::plan(no_userns)?;
         ns.enter()?;
         Ok(Runtime {

@@ -167,35 +167,13 @@ impl Rootfs {
                     .with_context(|| format!("unmounting {}", self.merged.display()))?;
                 Ok(())
             }
-            Kind::Copy => remove_tree(&self.merged),
+            Kind::Copy => Ok(remove_tree(&self.merged)?),
         }
     }
 }
 
 /// `rm -rf` that also empties overlay's work dir (mode 000 dirs).
-pub fn remove_tree(path: &Path) -> anyhow::Result<()> {
-    match fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(_) => {
-            make_writable(path);
-            fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))
-        }
-    }
-}
-
-fn make_writable(path: &Path) {
-    if let Ok(meta) = fs::symlink_metadata(path)
-        && meta.is_dir()
-    {
-        let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o700));
-        if let Ok(rd) = fs::read_dir(path) {
-            for e in rd.flatten() {
-                make_writable(&e.path());
-            }
-        }
-    }
-}
+pub use crate::tree::remove_tree;
 
 fn is_whiteout(meta: &fs::Metadata) -> bool {
     use std::os::unix::fs::FileTypeExt;

@@ -414,7 +414,7 @@ fn root_map((start, count): (u32, u32)) -> Vec<IdRange> {
     ]
 }
 
-fn map_id(map: &[IdRange], id: u32) -> Option<u32> {
+pub(crate) fn map_id(map: &[IdRange], id: u32) -> Option<u32> {
     map.iter()
         .find(|r| id >= r.inside && (id - r.inside) < r.count)
         .map(|r| r.outside + (id - r.inside))
@@ -428,7 +428,7 @@ fn write_map(path: &str, map: &[IdRange]) -> anyhow::Result<()> {
     fs::write(path, text).with_context(|| format!("writing {path}"))
 }
 
-fn read_map(path: &str) -> Vec<IdRange> {
+pub(crate) fn read_map(path: &str) -> Vec<IdRange> {
     fs::read_to_string(path)
         .unwrap_or_default()
         .lines()

@@ -1,6 +1,7 @@
 //! Finding an image to run in an OCI layout: the ref as a user types it,
-//! its layers (bottom first, with their diff_ids) and its config, read
-//! through `oci::Layout`.
+//! its layers (bottom first, with their digests and diff_ids) and its
+//! config, read through `oci::Layout`, which checks the manifest's and the
+//! config's digests; a layer's blob is checked as it is unpacked.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,9 @@ use crate::oci::Layout;
 pub struct Layer {
     pub blob: PathBuf,
     pub media_type: MediaType,
+    /// `sha256:...` of the blob, and its size, as the manifest says.
+    pub digest: String,
+    pub size: u64,
     /// `sha256:...` of the uncompressed tar.
     pub diff_id: String,
 }
@@ -88,6 +92,8 @@ impl Image {
             .map(|(d, diff)| Layer {
                 blob: layout.blob_path(d.digest().as_ref()),
                 media_type: d.media_type().clone(),
+                digest: d.digest().to_string(),
+                size: d.size(),
                 diff_id: diff.clone(),
             })
             .collect();

@@ -5,7 +5,8 @@
 //! in the mapped range on the host (a lower dir owned by host root shows up
 //! as 65534 in a user's namespace and cannot be written through overlay),
 //! and they are kept per id mapping, since the same tar unpacked under
-//! another map has other owners.
+//! another map has other owners. The unpacking itself is kiln's safe
+//! unpacker (`tree`); `layers/` is private to the cache's owner.
 
 mod image;
 mod merged;
@@ -78,19 +79,24 @@ impl Store {
     }
 
     /// The unpacked dir of `layer` under the id mapping `key`, unpacking it
-    /// first if this is its first use. Returns the dir and whether it was
+    /// first if this is its first use (in the namespace of that mapping:
+    /// owners follow `tree::Owners`). Returns the dir and whether it was
     /// unpacked now.
-    pub fn layer(&self, layer: &Layer, key: &str, chown: bool) -> anyhow::Result<(PathBuf, bool)> {
+    pub fn layer(&self, layer: &Layer, key: &str) -> anyhow::Result<(PathBuf, bool)> {
         let hex = layer
             .diff_id
             .strip_prefix("sha256:")
             .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
             .with_context(|| format!("diff_id `{}` is not a sha256 digest", layer.diff_id))?;
-        let dir = self.root.join("layers").join(key).join(hex);
+        let layers = self.root.join("layers");
+        let dir = layers.join(key).join(hex);
         if dir.is_dir() {
             return Ok((dir, false));
         }
-        unpack::unpack(layer, &dir, chown)?;
+        crate::tree::private_dir(&layers).map_err(crate::tree::Error::hinted)?;
+        std::fs::create_dir_all(layers.join(key))
+            .with_context(|| format!("creating {}", layers.join(key).display()))?;
+        unpack::unpack(layer, &dir)?;
         Ok((dir, true))
     }
 }

@@ -1,34 +1,57 @@
-//! Unpacking one layer blob into a directory, safely and atomically: paths
-//! may not leave the directory, the uncompressed stream must hash to the
-//! diff_id, OCI whiteouts become overlay whiteouts (a 0/0 character device,
-//! which the kernel lets a user namespace create) and opaque markers become
-//! the `user.overlay.opaque` xattr (overlay mounted with `userxattr`).
-//! The result appears under its final name only when complete.
+//! Unpacking one layer blob into the store, checked and atomic: the blob
+//! must hash to its digest (and have its descriptor's size), the
+//! uncompressed stream to the config's diff_id, and the tree is written by
+//! kiln's safe unpacker (`tree`), which turns OCI whiteouts into overlay
+//! whiteouts. The result appears under its final name only when complete
+//! and checked; any failure removes what was written.
 
-use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path};
+use std::path::Path;
 
 use anyhow::{Context, bail};
-use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use oci_spec::image::MediaType;
 use sha2::{Digest, Sha256};
 
 use super::Layer;
-use crate::runtime::overlay::remove_tree;
+use crate::error::HintExt;
+use crate::tree::{self, Root, Staged};
 
-/// Hashes what passes through it: the diff_id of the uncompressed tar.
+/// Counts and hashes what passes through it.
 struct Hashing<R> {
     inner: R,
     hash: Sha256,
+    size: u64,
+}
+
+impl<R: Read> Hashing<R> {
+    fn new(inner: R) -> Self {
+        Hashing {
+            inner,
+            hash: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// Read to the end, then the `sha256:` digest of all that passed.
+    fn finish(&mut self) -> io::Result<String> {
+        io::copy(self, &mut io::sink())?;
+        let hex: String = self
+            .hash
+            .clone()
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(format!("sha256:{hex}"))
+    }
 }
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hash.update(&buf[..n]);
+        self.size += n as u64;
         Ok(n)
     }
 }
@@ -60,11 +83,12 @@ impl<R: Read> Read for Padded<R> {
     }
 }
 
-pub(super) fn decompressed(layer: &Layer) -> anyhow::Result<Box<dyn Read>> {
-    let file = io::BufReader::new(
-        fs::File::open(&layer.blob)
-            .with_context(|| format!("opening layer blob {}", layer.blob.display()))?,
-    );
+/// The uncompressed tar of a layer blob read from `file`.
+pub(super) fn decoder<'a>(
+    layer: &Layer,
+    file: impl Read + 'a,
+) -> anyhow::Result<Box<dyn Read + 'a>> {
+    let file = io::BufReader::new(file);
     let mt = layer.media_type.to_string();
     Ok(if mt.ends_with("gzip") {
         Box::new(flate2::read::MultiGzDecoder::new(file))
@@ -83,111 +107,111 @@ pub(super) fn decompressed(layer: &Layer) -> anyhow::Result<Box<dyn Read>> {
     })
 }
 
-/// Unpack `layer` into `dest` (which must not exist yet).
-pub fn unpack(layer: &Layer, dest: &Path, chown: bool) -> anyhow::Result<()> {
-    let parent = dest.parent().context("layer dir has no parent")?;
-    fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let tmp = parent.join(format!(
-        ".{}.tmp-{}",
-        dest.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    remove_tree(&tmp)?;
-    fs::create_dir(&tmp)?;
-    let result = extract(layer, &tmp, chown);
-    if let Err(e) = result {
-        let _ = remove_tree(&tmp);
-        return Err(e.context(format!("unpacking layer {}", layer.diff_id)));
+/// The uncompressed tar of `layer`'s blob.
+pub(super) fn decompressed(layer: &Layer) -> anyhow::Result<Box<dyn Read>> {
+    let file = fs::File::open(&layer.blob)
+        .with_context(|| format!("opening layer blob {}", layer.blob.display()))?;
+    decoder(layer, file)
+}
+
+/// Unpack `layer` into `dest` (which must not exist yet; its parent must).
+pub fn unpack(layer: &Layer, dest: &Path) -> anyhow::Result<()> {
+    let staged = Staged::new(dest).map_err(tree::Error::hinted)?;
+    let file = fs::File::open(&layer.blob)
+        .map_err(|e| missing(layer, e))
+        .hint(REPAIR)?;
+    let mut blob = Hashing::new(file);
+    let unpacked = extract(layer, &mut blob, staged.path());
+    // A blob that is not what its digest says explains any other failure
+    // (a broken gzip stream, say); a refused entry or a full disk does not
+    // need the rest of the blob read.
+    let check_blob = !matches!(
+        unpacked,
+        Err(Failure::Tree(
+            tree::Error::Unsafe { .. } | tree::Error::Write { .. }
+        ))
+    );
+    if check_blob {
+        let digest = blob.finish().unwrap_or_default();
+        let why = if blob.size != layer.size {
+            format!(
+                "it has {} bytes, its descriptor says {}",
+                blob.size, layer.size
+            )
+        } else if digest != layer.digest {
+            format!(
+                "its content has the sha256 {}",
+                digest.trim_start_matches("sha256:")
+            )
+        } else {
+            String::new()
+        };
+        if !why.is_empty() {
+            return Err(crate::oci::Error::BlobCorrupt {
+                digest: layer.digest.clone(),
+                path: layer.blob.clone(),
+                why,
+            })
+            .hint(REPAIR);
+        }
     }
-    if fs::rename(&tmp, dest).is_err() {
-        // another kiln unpacked it meanwhile: keep theirs
-        remove_tree(&tmp)?;
-    }
+    unpacked
+        .map_err(|f| match f {
+            Failure::Tree(e) => e.hinted(),
+            Failure::Other(e) => e,
+        })
+        .with_context(|| format!("cannot unpack layer {}", layer.diff_id))?;
+    staged.commit().map_err(tree::Error::hinted)?;
     Ok(())
 }
 
-fn extract(layer: &Layer, dir: &Path, chown: bool) -> anyhow::Result<()> {
-    let mut reader = Hashing {
-        inner: decompressed(layer)?,
-        hash: Sha256::new(),
-    };
-    {
-        let mut archive = tar::Archive::new(Padded {
-            inner: &mut reader,
+const REPAIR: &str = "the layout is damaged: build or copy the image into it again (`kiln build NS/IMAGE --force` for an image kiln built)";
+
+fn missing(layer: &Layer, e: io::Error) -> anyhow::Error {
+    if e.kind() == io::ErrorKind::NotFound {
+        crate::oci::Error::BlobMissing {
+            digest: layer.digest.clone(),
+            path: layer.blob.clone(),
+        }
+        .into()
+    } else {
+        anyhow::Error::new(e).context(format!("cannot open layer blob {}", layer.blob.display()))
+    }
+}
+
+/// Why an extract failed: the unpacker's own errors are told apart.
+enum Failure {
+    Tree(tree::Error),
+    Other(anyhow::Error),
+}
+
+/// The tar of `blob` into `dir`, checked against the diff_id.
+fn extract(layer: &Layer, blob: &mut impl Read, dir: &Path) -> Result<(), Failure> {
+    let mut tar = Hashing::new(decoder(layer, blob).map_err(Failure::Other)?);
+    let root = Root::open(dir).map_err(Failure::Tree)?;
+    tree::unpack(
+        &layer.blob,
+        Padded {
+            inner: &mut tar,
             seen: 0,
             zeros: None,
-        });
-        archive.set_preserve_permissions(true);
-        archive.set_preserve_ownerships(chown);
-        archive.set_preserve_mtime(true);
-        archive.set_unpack_xattrs(false);
-        archive.set_overwrite(true);
-        for entry in archive.entries()? {
-            let mut entry = entry?;
-            let path = entry.path()?.into_owned();
-            if path.components().any(|c| {
-                matches!(
-                    c,
-                    Component::ParentDir | Component::RootDir | Component::Prefix(_)
-                )
-            }) {
-                bail!("layer entry `{}` points outside the layer", path.display());
-            }
-            let name = path
-                .file_name()
-                .map(|n| n.as_bytes().to_vec())
-                .unwrap_or_default();
-            if let Some(hidden) = name.strip_prefix(b".wh.") {
-                let parent = dir.join(path.parent().unwrap_or(Path::new("")));
-                fs::create_dir_all(&parent)?;
-                if hidden == b".wh..opq" {
-                    set_opaque(&parent)?;
-                } else {
-                    let target = parent.join(std::ffi::OsStr::from_bytes(hidden));
-                    let _ = remove_tree(&target);
-                    let _ = fs::remove_file(&target);
-                    mknod(&target, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0))
-                        .with_context(|| format!("creating the whiteout {}", target.display()))?;
-                }
-                continue;
-            }
-            let kind = entry.header().entry_type();
-            if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
-                // device nodes cannot be made in a user namespace; /dev is
-                // the runtime's anyway
-                continue;
-            }
-            entry
-                .unpack_in(dir)
-                .with_context(|| format!("unpacking `{}`", path.display()))?;
-        }
-    }
-    io::copy(&mut reader, &mut io::sink())?;
-    let got: String = reader
-        .hash
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let got = format!("sha256:{got}");
+        },
+        &root,
+        &tree::Options::layer(),
+    )
+    .map_err(Failure::Tree)?;
+    let got = tar.finish().map_err(|cause| {
+        Failure::Tree(tree::Error::Read {
+            archive: layer.blob.clone(),
+            cause,
+        })
+    })?;
     if got != layer.diff_id {
-        bail!(
+        return Err(Failure::Other(anyhow::anyhow!(
             "layer {} unpacks to {got}, but the image config says {}",
             layer.blob.display(),
             layer.diff_id
-        );
-    }
-    Ok(())
-}
-
-fn set_opaque(dir: &Path) -> anyhow::Result<()> {
-    let p = CString::new(dir.as_os_str().as_bytes())?;
-    let n = CString::new("user.overlay.opaque")?;
-    // SAFETY: valid C strings and a one-byte value.
-    let rc = unsafe { libc::lsetxattr(p.as_ptr(), n.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("marking {} opaque", dir.display()));
+        )));
     }
     Ok(())
 }
