@@ -108,8 +108,8 @@ fn merge(from: &Path, to: &Path, replaced: &[&str]) -> anyhow::Result<usize> {
             continue;
         }
         let (src, dest) = (entry.path(), to.join(&name));
-        let meta = fs::symlink_metadata(&src)
-            .with_context(|| format!("cannot read {}", src.display()))?;
+        let meta =
+            fs::symlink_metadata(&src).with_context(|| format!("cannot read {}", src.display()))?;
         let there = fs::symlink_metadata(&dest).ok();
         if meta.is_dir() {
             match there {
@@ -125,9 +125,8 @@ fn merge(from: &Path, to: &Path, replaced: &[&str]) -> anyhow::Result<usize> {
             }
             count += merge(&src, &dest, &[])?;
         } else if meta.is_file() && (there.is_none() || replaced.contains(&text.as_ref())) {
-            fs::rename(&src, &dest).with_context(|| {
-                format!("cannot move {} to {}", src.display(), dest.display())
-            })?;
+            fs::rename(&src, &dest)
+                .with_context(|| format!("cannot move {} to {}", src.display(), dest.display()))?;
             count += 1;
         }
     }
@@ -142,7 +141,10 @@ mod tests {
     fn keeps_new_files_and_the_index_never_replaces_a_package() {
         let tmp = tempfile::tempdir().unwrap();
         let (upper, shared) = (tmp.path().join("upper"), tmp.path().join("shared"));
-        for d in [&upper.join("app-misc/hello"), &shared.join("app-misc/hello")] {
+        for d in [
+            &upper.join("app-misc/hello"),
+            &shared.join("app-misc/hello"),
+        ] {
             fs::create_dir_all(d).unwrap();
         }
         fs::write(shared.join("app-misc/hello/hello-1.0-1.gpkg.tar"), "good").unwrap();

@@ -128,7 +128,11 @@ pub fn fetch(
                     format!(
                         "the full log is {}; check the mirrors of [sources] (Portage's GENTOO_MIRRORS: {})",
                         log.display(),
-                        if mirrors.is_empty() { "none".to_string() } else { mirrors.join(" ") }
+                        if mirrors.is_empty() {
+                            "none".to_string()
+                        } else {
+                            mirrors.join(" ")
+                        }
                     ),
                 ));
             }

@@ -182,6 +182,7 @@ impl Store {
             layer: self.root.join("layers").join(&id),
             out: dir.join(format!("out-{id}")),
             old: self.get(name),
+            replaces: dir.join(STATE).exists(),
             store: self.root.clone(),
             committed: false,
             done: false,
@@ -195,7 +196,11 @@ impl Store {
             )
         })?;
         fs::rename(out, &prepared.out).with_context(|| {
-            format!("cannot move {} to {}", out.display(), prepared.out.display())
+            format!(
+                "cannot move {} to {}",
+                out.display(),
+                prepared.out.display()
+            )
         })?;
         let mut ids: Vec<String> = lower.layers.iter().map(|l| file_name(l)).collect();
         ids.push(id.clone());
@@ -208,7 +213,7 @@ impl Store {
         // all, before anything names them.
         sync_filesystem(&self.root)?;
         write_synced(&dir.join(NEW_STATE), &serde_json::to_vec_pretty(&file)?)?;
-        if prepared.old.is_some() {
+        if prepared.replaces {
             let _ = fs::remove_file(dir.join(OLD_STATE));
             fs::hard_link(dir.join(STATE), dir.join(OLD_STATE)).with_context(|| {
                 format!("cannot keep {} to go back to", dir.join(STATE).display())
@@ -259,8 +264,10 @@ pub struct Prepared {
     /// The new layer and reports dir.
     layer: PathBuf,
     out: PathBuf,
-    /// The state it replaces.
+    /// The state it replaces, and whether a state.json is there (a state
+    /// whose layers are gone has one too).
     old: Option<State>,
+    replaces: bool,
     store: PathBuf,
     committed: bool,
     done: bool,
@@ -304,7 +311,7 @@ impl Drop for Prepared {
             return;
         }
         if self.committed {
-            let back = if self.old.is_some() {
+            let back = if self.replaces {
                 fs::rename(self.dir.join(OLD_STATE), self.dir.join(STATE))
             } else {
                 fs::remove_file(self.dir.join(STATE))
@@ -330,8 +337,8 @@ fn file_name(path: &Path) -> String {
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut file = fs::File::create(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut file =
+        fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
     std::io::Write::write_all(&mut file, bytes)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", path.display()))

@@ -14,7 +14,7 @@ use anyhow::Context;
 use super::run::{self, Container, log_file, prepare, tail};
 use super::state::{self, State, build_state};
 use super::{Ctx, Outcome, Status, accounts, hook, plan};
-use crate::error::hinted;
+use crate::error::{HintExt, hinted};
 use crate::graph::{Node, Reason, Step};
 use crate::printer::human_size;
 
@@ -316,16 +316,14 @@ impl Ctx<'_> {
             .run(self.rt, self.printer)?;
             written = Some(self.layout.write(parent, &root, image, &job.digest)?);
         }
-        let packages = out.join("PACKAGES.md");
-        let packages = fs::read(&packages).ok();
-        let mut state = self
-            .store
-            .prepare(&job.state_name, &job.digest, &job.lower, &upper, &out)?;
-        state.commit()?;
-        if let Some(written) = &written {
-            self.layout.name(written)?;
-        }
-        state.finish();
+        let packages = fs::read(out.join("PACKAGES.md")).ok();
+        self.save(job, written.as_ref(), &upper, &out)
+            .with_hint(|| {
+                format!(
+                    "the build is not saved: the refs of {} and the builder states are as they were",
+                    self.layout.dir.display()
+                )
+            })?;
         let mut result = (None, None);
         if let Some((image, _)) = image {
             let (layers, size) = self.layers(&image.reference)?;
@@ -346,5 +344,26 @@ impl Ctx<'_> {
             ));
         }
         Ok(result)
+    }
+
+    /// The new builder state takes its name, then the image its reference:
+    /// the state's files and the image's blobs are on disk already, and a
+    /// failure puts the old state.json back (state.rs).
+    fn save(
+        &self,
+        job: &Job<'_>,
+        image: Option<&crate::oci::CommitResult>,
+        upper: &Path,
+        out: &Path,
+    ) -> anyhow::Result<()> {
+        let mut state = self
+            .store
+            .prepare(&job.state_name, &job.digest, &job.lower, upper, out)?;
+        state.commit()?;
+        if let Some(image) = image {
+            self.layout.name(image)?;
+        }
+        state.finish();
+        Ok(())
     }
 }

@@ -140,12 +140,12 @@ fn native() -> Vec<(i64, Rule)> {
 fn compat() -> Vec<(i64, Rule)> {
     use Rule::*;
     let mut rules = vec![
-        (120, DenyFlags(NEW_NAMESPACES)),         // clone
+        (120, DenyFlags(NEW_NAMESPACES)),           // clone
         (310, DenyFlags(NEW_NAMESPACES | NEWTIME)), // unshare
-        (435, NoSys),                             // clone3
-        (425, NoSys),                             // io_uring_setup
-        (426, NoSys),                             // io_uring_enter
-        (427, NoSys),                             // io_uring_register
+        (435, NoSys),                               // clone3
+        (425, NoSys),                               // io_uring_setup
+        (426, NoSys),                               // io_uring_enter
+        (427, NoSys),                               // io_uring_register
     ];
     // setns, mount, umount, umount2, pivot_root, open_tree..fspick,
     // mount_setattr, keyctl, add_key, request_key, bpf, perf_event_open,
@@ -248,7 +248,10 @@ fn section(rules: &[(i64, Rule)], refuse_x32: bool) -> Vec<libc::sock_filter> {
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn program() -> Vec<libc::sock_filter> {
     let native = section(&native(), cfg!(target_arch = "x86_64"));
-    let mut prog = vec![stmt(LOAD, OFFSET_ARCH), jump(JEQ, NATIVE_ARCH, 0, native.len())];
+    let mut prog = vec![
+        stmt(LOAD, OFFSET_ARCH),
+        jump(JEQ, NATIVE_ARCH, 0, native.len()),
+    ];
     prog.extend(native);
     #[cfg(target_arch = "x86_64")]
     if let Some(arch) = COMPAT_ARCH {
@@ -383,7 +386,10 @@ mod tests {
         // Every jump lands inside the program.
         for (i, ins) in prog.iter().enumerate() {
             if u32::from(ins.code) & 0x07 == libc::BPF_JMP {
-                assert!(i + 1 + (ins.jt.max(ins.jf) as usize) < prog.len(), "jump at {i}");
+                assert!(
+                    i + 1 + (ins.jt.max(ins.jf) as usize) < prog.len(),
+                    "jump at {i}"
+                );
             }
         }
         assert_eq!(u32::from(prog.last().unwrap().code), RET);
