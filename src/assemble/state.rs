@@ -281,9 +281,10 @@ impl Prepared {
         Ok(())
     }
 
-    /// The build is complete: the old state's layer and reports go, unless
-    /// another state still uses them. Failures leave only garbage behind,
-    /// which the next build of this state removes.
+    /// The build is complete: the old state's reports go, and its own layer
+    /// unless another state stands on it (a child built on the old state
+    /// keeps its whole stack until it is rebuilt itself). Failures leave
+    /// only garbage, which `kiln clean` removes.
     pub fn finish(mut self) {
         self.done = true;
         let _ = fs::remove_file(self.dir.join(OLD_STATE));
@@ -291,14 +292,12 @@ impl Prepared {
         if old.out != self.out {
             let _ = remove_tree(&old.out);
         }
-        let used: Vec<String> = Store::states_in(&self.store)
+        let Some(top) = old.layers.last() else { return };
+        let used = Store::states_in(&self.store)
             .into_iter()
-            .flat_map(|(_, l)| l)
-            .collect();
-        for layer in old.layers {
-            if layer != self.layer && !used.contains(&file_name(&layer)) {
-                let _ = remove_tree(&layer);
-            }
+            .any(|(_, layers)| layers.contains(&file_name(top)));
+        if *top != self.layer && !used {
+            let _ = remove_tree(top);
         }
     }
 }
