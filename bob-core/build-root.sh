@@ -37,6 +37,12 @@ _BOB_STATE=$_OUT
 . "$_BOB_DIR/lib/report.sh"
 # shellcheck source=lib/accounts.sh
 . "$_BOB_DIR/lib/accounts.sh"
+# A kiln build container has no network: Portage's downloads go through
+# kiln's download service, whose socket kiln mounts in /kiln/fetch.
+if [ -d /kiln/fetch ]; then
+  export FETCHCOMMAND="python3 $_BOB_DIR/lib/fetch.py \"\${URI}\" \"\${DISTDIR}/\${FILE}\""
+  export RESUMECOMMAND=$FETCHCOMMAND
+fi
 
 _bob_step="starting"
 trap 'rc=$?; bob_msg "error: $_bob_step failed (exit $rc)"; exit $rc' ERR

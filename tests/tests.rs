@@ -11,6 +11,7 @@ mod fetch;
 mod fetch_refusals;
 mod hook;
 mod hostile;
+mod isolation;
 mod layouts;
 mod oci;
 mod oci_stress;

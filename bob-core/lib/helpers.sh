@@ -8,6 +8,7 @@
 # shellcheck shell=bash
 
 _PORTAGE_ETC=${_PORTAGE_ETC:-/etc/portage}
+_BOB_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 _EMERGE_ROOT=${_EMERGE_ROOT:-/emerge-root}
 
 bob_msg() { printf 'bob: %s\n' "$*" >&2; }
@@ -183,7 +184,8 @@ add_overlay() {
 
 # download_file URL [FILE_NAME]   fetch URL into DISTDIR once (kept across
 # builds like Portage's distfiles); sets __download_file to its path and
-# prints it. file:// URLs and plain paths are copied.
+# prints it. file:// URLs and plain paths are copied. In a kiln build
+# container kiln fetches it (lib/fetch.py): the container has no network.
 download_file() {
   [ $# -ge 1 ] || bob_die "download_file: usage: download_file URL [FILE_NAME]"
   local url=$1 dir=${DISTDIR:-/var/cache/distfiles} name
@@ -195,7 +197,10 @@ download_file() {
       file://*) cp "${url#file://}" "$__download_file.part" ;;
       /*) cp "$url" "$__download_file.part" ;;
       *)
-        if command -v curl >/dev/null; then
+        if [ -d /kiln/fetch ]; then
+          # a kiln build container: no network, kiln downloads (lib/fetch.py)
+          python3 "$_BOB_LIB/fetch.py" "$url" "$__download_file.part"
+        elif command -v curl >/dev/null; then
           curl -fsSL --retry 3 -o "$__download_file.part" "$url"
         elif command -v wget >/dev/null; then
           wget -q -O "$__download_file.part" "$url"

@@ -3,9 +3,11 @@
 //! build.sh hooks, then `emerge --fetchonly` of its packages) in a throwaway container over
 //! the builder state it would build in, so Portage itself picks the source
 //! tarballs for the USE flags the image asks for and verifies them against
-//! the Manifests. They land in the shared distfiles cache, and `--to`
-//! copies them into the mirror dir, so `kiln build --offline` on an
-//! air-gapped machine finds them there.
+//! the Manifests. Like a build, the container has no network: kiln's
+//! download service fetches for it (download.rs). The files land in the
+//! shared distfiles cache when the container succeeded, and `--to` copies
+//! them into the mirror dir, so `kiln build --offline` on an air-gapped
+//! machine finds them there.
 
 use std::fs;
 use std::path::Path;
@@ -14,7 +16,7 @@ use anyhow::Context;
 
 use super::run::{self, Container, log_file, prepare, tail};
 use super::state::{self, build_state};
-use super::{find_bob_core, gentoo_mirrors, inputs, network};
+use super::{find_bob_core, gentoo_mirrors, inputs};
 use crate::error::hinted;
 use crate::graph::{Node, Stack, Step};
 use crate::layouts::Overrides;
@@ -112,7 +114,7 @@ pub fn fetch(
                 },
                 log: &log,
                 live,
-                network: network(offline),
+                offline,
                 mirrors: &mirrors,
             };
             let code = container.run(rt, printer)?;
@@ -126,10 +128,15 @@ pub fn fetch(
                     format!(
                         "the full log is {}; check the mirrors of [sources] (Portage's GENTOO_MIRRORS: {})",
                         log.display(),
-                        if mirrors.is_empty() { "none" } else { &mirrors }
+                        if mirrors.is_empty() {
+                            "none".to_string()
+                        } else {
+                            mirrors.join(" ")
+                        }
                     ),
                 ));
             }
+            mounts.keep_caches()?;
             Ok(())
         })();
         let cleanup = state::remove_tree(&scratch);

@@ -10,7 +10,9 @@
 //! layout nor any builder state.
 
 pub mod accounts;
+mod caches;
 pub mod distfiles;
+mod download;
 pub mod hook;
 pub mod inputs;
 pub mod plan;
@@ -28,7 +30,7 @@ use crate::error::hinted;
 use crate::graph::{Node, Stack, Step};
 use crate::layouts::{Overrides, ProjectSettings};
 use crate::printer::Printer;
-use crate::runtime::{Network, Runtime};
+use crate::runtime::Runtime;
 use state::{State, Store};
 use write::Layout;
 
@@ -77,8 +79,8 @@ struct Ctx<'a> {
     options: &'a Options,
     printer: &'a Printer,
     rt: &'a Runtime,
-    /// GENTOO_MIRRORS for the build containers.
-    mirrors: String,
+    /// The `http(s)://` mirrors: GENTOO_MIRRORS for the build containers.
+    mirrors: Vec<String>,
 }
 
 /// Builds the steps in order; stops at the first failure.
@@ -181,26 +183,16 @@ pub fn find_bob_core(root: &Path) -> anyhow::Result<PathBuf> {
         })
 }
 
-/// The host's network, for Portage to download distfiles; only `lo` offline.
-fn network(offline: bool) -> Network {
-    if offline {
-        Network::None
-    } else {
-        Network::Host
-    }
-}
-
 /// The `http(s)://` mirrors of `[sources]`, as Portage's GENTOO_MIRRORS
 /// (a Gentoo mirror serves distfiles/ beside releases/ and snapshots/);
 /// local mirrors' distfiles are copied into the cache instead (inputs.rs).
-fn gentoo_mirrors(sources: &crate::fetch::Sources) -> String {
-    let remote: Vec<&str> = sources
+fn gentoo_mirrors(sources: &crate::fetch::Sources) -> Vec<String> {
+    sources
         .mirrors
         .iter()
-        .map(String::as_str)
         .filter(|m| m.starts_with("http://") || m.starts_with("https://"))
-        .collect();
-    remote.join(" ")
+        .map(|m| m.trim_end_matches('/').to_string())
+        .collect()
 }
 
 /// Enters kiln's user namespace for the build (the runtime's), before any

@@ -3,13 +3,17 @@
 //! with the mounts and environment of bob-core's contract
 //! (bob-core/README.md). The container's changes stay in `upper`: the next
 //! builder state's layer. The output goes to the image's log file, and to the
-//! terminal with `-v`.
+//! terminal with `-v`. The container has no network: what it downloads goes
+//! through kiln's download service (download.rs), and it sees the shared
+//! caches through overlays of its own (caches.rs).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::caches::Shared;
+use super::download::Downloader;
 use crate::layouts::{ProjectSettings, Slim};
 use crate::printer::Printer;
 use crate::runtime::{Bind, Network, RunOptions, Runtime};
@@ -25,14 +29,24 @@ pub struct Mounts {
     pub out: PathBuf,
     pub bob_core: PathBuf,
     /// Shared by every build of the same CHOST.
-    pub binpkgs: PathBuf,
-    pub distfiles: PathBuf,
+    pub binpkgs: Shared,
+    pub distfiles: Shared,
+    /// Where the download service's socket is (`/kiln/fetch`).
+    pub fetch: PathBuf,
     /// The parent image's reports (its package.installed becomes
     /// package.provided), read-only.
     pub parent_out: Option<PathBuf>,
     /// The parent image's account files as its layers merge them
     /// (accounts.rs), read-only; build-root.sh starts the root's from them.
     pub parent_accounts: Option<PathBuf>,
+}
+
+impl Mounts {
+    /// After a build succeeded: what it added to the shared caches goes
+    /// into them (caches.rs); returns how many files.
+    pub fn keep_caches(&self) -> anyhow::Result<usize> {
+        Ok(self.binpkgs.keep()? + self.distfiles.keep()?)
+    }
 }
 
 /// What build-root.sh is told through its environment.
@@ -60,11 +74,11 @@ pub struct Container<'a> {
     pub job: Job<'a>,
     pub log: &'a Path,
     pub live: bool,
-    /// The host's network, for Portage to download distfiles from the
-    /// mirrors of make.conf; `--offline` builds get only `lo`.
-    pub network: Network,
-    /// GENTOO_MIRRORS, space separated (may be empty).
-    pub mirrors: &'a str,
+    /// No download service: the build finds its distfiles in the cache.
+    pub offline: bool,
+    /// The `http(s)://` mirrors of `[sources]`: Portage's GENTOO_MIRRORS,
+    /// and where the download service fetches from whatever the address.
+    pub mirrors: &'a [String],
 }
 
 pub const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -73,13 +87,18 @@ impl Container<'_> {
     /// Runs build-root.sh to its end and returns its exit code.
     pub fn run(&self, rt: &Runtime, printer: &Printer) -> anyhow::Result<i32> {
         let m = self.mounts;
+        let _binpkgs = m.binpkgs.mount()?;
+        let _distfiles = m.distfiles.mount()?;
+        let _ = std::fs::remove_file(self.log);
+        let _downloads = Downloader::start(&m.fetch, self.mirrors, self.offline, self.log)?;
         let mut binds = vec![
             bind(&m.config, "/config", false),
             bind(&m.root, "/emerge-root", true),
             bind(&m.out, "/kiln/out", true),
             bind(&m.bob_core, "/kiln/bob-core", false),
-            bind(&m.binpkgs, "/var/cache/binpkgs", true),
-            bind(&m.distfiles, "/var/cache/distfiles", true),
+            bind(&m.binpkgs.view, "/var/cache/binpkgs", true),
+            bind(&m.distfiles.view, "/var/cache/distfiles", true),
+            bind(&m.fetch, "/kiln/fetch", false),
         ];
         if let Some(parent_out) = &m.parent_out {
             binds.push(bind(parent_out, "/kiln/parent", false));
@@ -104,12 +123,11 @@ impl Container<'_> {
             env.push("KILN_FETCH_ONLY=1".into());
         }
         if !self.mirrors.is_empty() {
-            env.push(format!("GENTOO_MIRRORS={}", self.mirrors));
+            env.push(format!("GENTOO_MIRRORS={}", self.mirrors.join(" ")));
         }
         if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
             env.push(format!("SOURCE_DATE_EPOCH={epoch}"));
         }
-        let _ = std::fs::remove_file(self.log);
         let opts = RunOptions {
             layers: self.lowers.iter().rev().cloned().collect(),
             upper: Some(self.upper.to_path_buf()),
@@ -117,7 +135,7 @@ impl Container<'_> {
             env,
             cwd: "/".into(),
             binds,
-            network: self.network,
+            network: Network::None,
             log: Some(self.log.to_path_buf()),
             silent: !self.live,
             ..Default::default()
@@ -177,26 +195,23 @@ pub(super) fn prepare(
             "# no build.sh: the packages of image.toml only\n",
         )?;
     }
+    // Binary packages are only good for the stage3 they were built on.
+    let binpkgs = settings.cache.join("binpkgs").join(format!(
+        "{}-{}",
+        settings.sources.arch, settings.sources.flavour
+    ));
     let mounts = Mounts {
         config,
         root: scratch.join("root"),
         out: scratch.join("out"),
         bob_core: bob_core.to_path_buf(),
-        // Binary packages are only good for the stage3 they were built on.
-        binpkgs: settings.cache.join("binpkgs").join(format!(
-            "{}-{}",
-            settings.sources.arch, settings.sources.flavour
-        )),
-        distfiles: settings.cache.join("distfiles"),
+        binpkgs: Shared::new(binpkgs, scratch, "binpkgs", &["Packages", "Packages.gz"]),
+        distfiles: Shared::new(settings.cache.join("distfiles"), scratch, "distfiles", &[]),
+        fetch: scratch.join("fetch"),
         parent_out,
         parent_accounts: None,
     };
-    for dir in [
-        &mounts.root,
-        &mounts.out,
-        &mounts.binpkgs,
-        &mounts.distfiles,
-    ] {
+    for dir in [&mounts.root, &mounts.out] {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     Ok(mounts)

@@ -10,9 +10,17 @@
 //! input digest of the build that made it; nothing else names it.
 //!
 //! Layout under the cache dir:
-//!   states/<name>/state.json   {"digest": ..., "layers": [bottom first]}
-//!   states/<name>/out/         what build-root.sh reported (package.installed…)
+//!   states/<name>/state.json   {"digest": ..., "layers": [bottom first], "out": "out-<id>"}
+//!   states/<name>/out-<id>/    what build-root.sh reported (package.installed…)
 //!   layers/<id>/               one unpacked layer
+//!
+//! A new state is made beside the old one and takes its place in one
+//! rename of state.json ([`Store::prepare`], [`Prepared::commit`]): its
+//! layer and reports get names of their own, are flushed to disk first, and
+//! the old state's files go only after the new one is durable and the build
+//! has named its image ([`Prepared::finish`]); a failure before that puts
+//! the old state.json back. A layer another state still stands on is never
+//! removed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -43,6 +51,13 @@ pub struct State {
 struct StateFile {
     digest: String,
     layers: Vec<String>,
+    /// The reports' dir in the state dir ("out" before reports had ids).
+    #[serde(default = "default_out")]
+    out: String,
+}
+
+fn default_out() -> String {
+    "out".into()
 }
 
 pub struct Store {
@@ -80,7 +95,11 @@ impl Store {
 
     /// Every state's name and the ids of the layers it stands on, by name.
     pub fn states(&self) -> Vec<(String, Vec<String>)> {
-        let Ok(entries) = fs::read_dir(self.root.join("states")) else {
+        Store::states_in(&self.root)
+    }
+
+    fn states_in(root: &Path) -> Vec<(String, Vec<String>)> {
+        let Ok(entries) = fs::read_dir(root.join("states")) else {
             return Vec::new();
         };
         let mut states: Vec<(String, Vec<String>)> = entries
@@ -112,7 +131,7 @@ impl Store {
             name: name.to_string(),
             digest: file.digest,
             layers,
-            out: dir.join("out"),
+            out: dir.join(&file.out),
         })
     }
 
@@ -155,73 +174,221 @@ impl Store {
                 done.skipped.iter().take(5).cloned().collect::<Vec<_>>().join(" ")
             ));
         }
-        self.write("base", &digest, &[id], None)?;
+        self.write("base", &digest, &[id])?;
         self.get("base")
             .context("the base state vanished while it was written")
     }
 
-    /// `lower` plus `upper` (moved into the store) as state `name`; the
-    /// state's reports are copied from `out` when given.
-    pub fn commit(
+    /// `lower` plus `upper` as state `name`, made ready beside the state of
+    /// that name: `upper` and `out` (build-root.sh's reports) are moved into
+    /// the store under new names, flushed to disk, and the new state.json is
+    /// written next to the old one. Nothing names them until
+    /// [`Prepared::commit`]; dropped before that, they are removed again.
+    pub fn prepare(
         &self,
         name: &str,
         digest: &str,
         lower: &State,
         upper: &Path,
-        out: Option<&Path>,
-    ) -> anyhow::Result<State> {
-        let id = digest.trim_start_matches("sha256:").to_string();
-        let layer = self.root.join("layers").join(&id);
-        // The layer this state had before is garbage now: states above it
-        // have a stale lower digest and are rebuilt before they are used.
-        if let Some(old) = self.get(name).and_then(|s| s.layers.last().cloned())
-            && old != layer
-            && !lower.layers.contains(&old)
-        {
-            remove_tree(&old)?;
+        out: &Path,
+    ) -> anyhow::Result<Prepared> {
+        let dir = self.root.join("states").join(name);
+        let id = self.fresh_layer_id(digest.trim_start_matches("sha256:"))?;
+        let prepared = Prepared {
+            dir: dir.clone(),
+            layer: self.root.join("layers").join(&id),
+            out: dir.join(format!("out-{id}")),
+            old: self.get(name),
+            replaces: dir.join(STATE).exists(),
+            store: self.root.clone(),
+            committed: false,
+            done: false,
+        };
+        create_dir_synced(&dir)?;
+        fs::rename(upper, &prepared.layer).with_context(|| {
+            format!(
+                "cannot move {} to {}",
+                upper.display(),
+                prepared.layer.display()
+            )
+        })?;
+        fs::rename(out, &prepared.out).with_context(|| {
+            format!(
+                "cannot move {} to {}",
+                out.display(),
+                prepared.out.display()
+            )
+        })?;
+        let mut ids: Vec<String> = lower.layers.iter().map(|l| file_name(l)).collect();
+        ids.push(id.clone());
+        let file = StateFile {
+            digest: digest.to_string(),
+            layers: ids,
+            out: format!("out-{id}"),
+        };
+        // The layer and the reports are many files: one syncfs flushes them
+        // all, before anything names them.
+        sync_filesystem(&self.root)?;
+        write_synced(&dir.join(NEW_STATE), &serde_json::to_vec_pretty(&file)?)?;
+        if prepared.replaces {
+            let _ = fs::remove_file(dir.join(OLD_STATE));
+            fs::hard_link(dir.join(STATE), dir.join(OLD_STATE)).with_context(|| {
+                format!("cannot keep {} to go back to", dir.join(STATE).display())
+            })?;
         }
-        remove_tree(&layer)?;
-        fs::rename(upper, &layer)
-            .with_context(|| format!("cannot move {} to {}", upper.display(), layer.display()))?;
-        let mut ids: Vec<String> = lower
-            .layers
-            .iter()
-            .map(|l| {
-                l.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        ids.push(id);
-        self.write(name, digest, &ids, out)?;
-        self.get(name)
-            .with_context(|| format!("builder state {name} vanished while it was written"))
+        Ok(prepared)
     }
 
-    fn write(
-        &self,
-        name: &str,
-        digest: &str,
-        layers: &[String],
-        out: Option<&Path>,
-    ) -> anyhow::Result<()> {
-        let dir = self.root.join("states").join(name);
-        fs::create_dir_all(&dir)?;
-        if let Some(out) = out {
-            let dest = dir.join("out");
-            remove_tree(&dest)?;
-            tree::copy(out, &dest).map_err(tree::Error::hinted)?;
+    /// A layer dir name for a state of input digest `hex`: the digest, or
+    /// the digest and a number when a state still uses that dir (a forced
+    /// rebuild). A dir of that name no state uses is a crashed build's, and
+    /// goes.
+    fn fresh_layer_id(&self, hex: &str) -> anyhow::Result<String> {
+        let used: Vec<String> = self.states().into_iter().flat_map(|(_, l)| l).collect();
+        let mut id = hex.to_string();
+        let mut n = 1;
+        while used.contains(&id) {
+            n += 1;
+            id = format!("{hex}-{n}");
         }
+        remove_tree(&self.root.join("layers").join(&id))?;
+        Ok(id)
+    }
+
+    fn write(&self, name: &str, digest: &str, layers: &[String]) -> anyhow::Result<()> {
+        let dir = self.root.join("states").join(name);
+        create_dir_synced(&dir)?;
         let file = StateFile {
             digest: digest.to_string(),
             layers: layers.to_vec(),
+            out: default_out(),
         };
-        let tmp = dir.join("state.json.tmp");
-        fs::write(&tmp, serde_json::to_vec_pretty(&file)?)?;
-        fs::rename(&tmp, dir.join("state.json"))?;
+        let tmp = dir.join(NEW_STATE);
+        write_synced(&tmp, &serde_json::to_vec_pretty(&file)?)?;
+        rename_synced(&tmp, &dir.join(STATE))
+    }
+}
+
+const STATE: &str = "state.json";
+/// The next state.json, until it replaces the current one.
+const NEW_STATE: &str = "state.json.new";
+/// The last state.json, until the build that replaced it is complete.
+const OLD_STATE: &str = "state.json.old";
+
+/// A state made ready by [`Store::prepare`].
+pub struct Prepared {
+    dir: PathBuf,
+    /// The new layer and reports dir.
+    layer: PathBuf,
+    out: PathBuf,
+    /// The state it replaces, and whether a state.json is there (a state
+    /// whose layers are gone has one too).
+    old: Option<State>,
+    replaces: bool,
+    store: PathBuf,
+    committed: bool,
+    done: bool,
+}
+
+impl Prepared {
+    /// The state takes its name: state.json is replaced in one rename.
+    pub fn commit(&mut self) -> anyhow::Result<()> {
+        rename_synced(&self.dir.join(NEW_STATE), &self.dir.join(STATE))?;
+        self.committed = true;
         Ok(())
     }
+
+    /// The build is complete: the old state's reports go, and its own layer
+    /// unless another state stands on it (a child built on the old state
+    /// keeps its whole stack until it is rebuilt itself). Failures leave
+    /// only garbage, which `kiln clean` removes.
+    pub fn finish(mut self) {
+        self.done = true;
+        let _ = fs::remove_file(self.dir.join(OLD_STATE));
+        let Some(old) = self.old.take() else { return };
+        if old.out != self.out {
+            let _ = remove_tree(&old.out);
+        }
+        let Some(top) = old.layers.last() else { return };
+        let used = Store::states_in(&self.store)
+            .into_iter()
+            .any(|(_, layers)| layers.contains(&file_name(top)));
+        if *top != self.layer && !used {
+            let _ = remove_tree(top);
+        }
+    }
+}
+
+impl Drop for Prepared {
+    /// Not finished: the old state.json is put back and the new state's
+    /// files go, so the store is as it was.
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if self.committed {
+            let back = if self.replaces {
+                fs::rename(self.dir.join(OLD_STATE), self.dir.join(STATE))
+            } else {
+                fs::remove_file(self.dir.join(STATE))
+            };
+            if back.is_err() {
+                // Leave the new state named rather than point at nothing.
+                return;
+            }
+            let _ = sync_dir(&self.dir);
+        }
+        let _ = fs::remove_file(self.dir.join(NEW_STATE));
+        let _ = fs::remove_file(self.dir.join(OLD_STATE));
+        let _ = remove_tree(&self.layer);
+        let _ = remove_tree(&self.out);
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut file =
+        fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    std::io::Write::write_all(&mut file, bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn rename_synced(from: &Path, to: &Path) -> anyhow::Result<()> {
+    fs::rename(from, to)
+        .with_context(|| format!("cannot replace {} with {}", to.display(), from.display()))?;
+    sync_dir(to.parent().unwrap_or(Path::new("/")))
+}
+
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot flush {} to disk", dir.display()))
+}
+
+fn create_dir_synced(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    sync_dir(dir.parent().unwrap_or(Path::new("/")))
+}
+
+/// Flushes the filesystem that holds `path` (syncfs(2)).
+fn sync_filesystem(path: &Path) -> anyhow::Result<()> {
+    let dir = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: syncfs on an open fd.
+    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot flush {} to disk", path.display()));
+    }
+    Ok(())
 }
 
 /// Which builder state an image builds in, and how to name it in errors;

@@ -1,5 +1,9 @@
 //! step: one step of a build: its input digest, whether it is cached, and
 //! when not, its container run, test hook, image commit and builder state.
+//! The image's blobs and the new builder state are written and flushed
+//! first, then the state is named (state.json) and the image (index.json)
+//! last; a failure anywhere before that end puts the old state.json back
+//! and leaves index.json as it was (state.rs).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,8 +13,8 @@ use anyhow::Context;
 
 use super::run::{self, Container, log_file, prepare, tail};
 use super::state::{self, State, build_state};
-use super::{Ctx, Outcome, Status, accounts, hook, network, plan};
-use crate::error::hinted;
+use super::{Ctx, Outcome, Status, accounts, hook, plan};
+use crate::error::{HintExt, hinted};
 use crate::graph::{Node, Reason, Step};
 use crate::printer::human_size;
 
@@ -283,7 +287,7 @@ impl Ctx<'_> {
             },
             log: &log,
             live: self.options.live,
-            network: network(self.options.offline),
+            offline: self.options.offline,
             mirrors: &self.mirrors,
         };
         let code = container.run(self.rt, self.printer)?;
@@ -306,7 +310,7 @@ impl Ctx<'_> {
                 ),
             ));
         }
-        let mut result = (None, None);
+        let mut written = None;
         if let Some((image, parent)) = image {
             hook::Test {
                 image,
@@ -317,22 +321,56 @@ impl Ctx<'_> {
                 live: self.options.live,
             }
             .run(self.rt, self.printer)?;
-            self.layout.commit(parent, &root, image, &job.digest)?;
+            written = Some(self.layout.write(parent, &root, image, &job.digest)?);
+        }
+        let packages = fs::read(out.join("PACKAGES.md")).ok();
+        self.save(job, written.as_ref(), &upper, &out)
+            .with_hint(|| {
+                format!(
+                    "the build is not saved: the refs of {} and the builder states are as they were",
+                    self.layout.dir.display()
+                )
+            })?;
+        let mut result = (None, None);
+        if let Some((image, _)) = image {
             let (layers, size) = self.layers(&image.reference)?;
             result = (size, Some(layers));
-            if out.join("PACKAGES.md").is_file() {
-                fs::copy(out.join("PACKAGES.md"), image.dir.join("PACKAGES.md")).with_context(
-                    || format!("cannot write {}", image.dir.join("PACKAGES.md").display()),
-                )?;
+            if let Some(text) = packages {
+                let dest = image.dir.join("PACKAGES.md");
+                if let Err(e) = fs::write(&dest, text) {
+                    self.printer
+                        .warn(format!("cannot write {}: {e}", dest.display()));
+                }
             }
         }
-        self.store.commit(
-            &job.state_name,
-            &job.digest,
-            &job.lower,
-            &scratch.join("upper"),
-            Some(&out),
-        )?;
+        // Only a build that got this far adds to the shared caches.
+        if let Err(e) = mounts.keep_caches() {
+            self.printer.warn(format!(
+                "the binary packages and distfiles of {} stay out of the shared cache: {e:#}",
+                job.node
+            ));
+        }
         Ok(result)
+    }
+
+    /// The new builder state takes its name, then the image its reference:
+    /// the state's files and the image's blobs are on disk already, and a
+    /// failure puts the old state.json back (state.rs).
+    fn save(
+        &self,
+        job: &Job<'_>,
+        image: Option<&crate::oci::CommitResult>,
+        upper: &Path,
+        out: &Path,
+    ) -> anyhow::Result<()> {
+        let mut state = self
+            .store
+            .prepare(&job.state_name, &job.digest, &job.lower, upper, out)?;
+        state.commit()?;
+        if let Some(image) = image {
+            self.layout.name(image)?;
+        }
+        state.finish();
+        Ok(())
     }
 }

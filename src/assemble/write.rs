@@ -89,15 +89,14 @@ impl Layout {
     }
 
     /// Writes `root` as a layer on top of `parent` (a ref of the layout) with
-    /// the image's config. Returns the manifest's digest and the new
-    /// layer's compressed size.
-    pub fn commit(
+    /// the image's config: the blobs only; [`Layout::name`] then names it.
+    pub fn write(
         &self,
         parent: Option<&str>,
         root: &Path,
         image: &ImageSettings,
         input: &str,
-    ) -> anyhow::Result<(String, u64)> {
+    ) -> anyhow::Result<oci::CommitResult> {
         let mut opts = CommitOptions::new(root, &self.dir, &image.reference);
         opts.parent = parent.map(str::to_string);
         opts.compression = image.compression;
@@ -121,13 +120,24 @@ impl Layout {
             .ok()
             .and_then(|s| s.parse().ok());
         opts.created_by = format!("kiln build {}: {}", image.id, image.packages.join(" "));
-        let result = oci::commit(&opts).with_context(|| {
+        oci::write_image(&opts).with_context(|| {
             format!(
                 "cannot write {} into {}",
                 image.reference,
                 self.dir.display()
             )
-        })?;
-        Ok((result.manifest_digest, result.layer_size))
+        })
+    }
+
+    /// Points the image's reference at what [`Layout::write`] wrote: the
+    /// build's last step.
+    pub fn name(&self, written: &oci::CommitResult) -> anyhow::Result<()> {
+        oci::name_image(&self.dir, written).with_context(|| {
+            format!(
+                "cannot name {} in {}",
+                written.reference,
+                self.dir.join("index.json").display()
+            )
+        })
     }
 }

@@ -225,6 +225,17 @@ impl<'p> Mirrors<'p> {
         self.offline
     }
 
+    /// Connects only to the addresses `resolver` gives: a build's download
+    /// service keeps the host's own and private networks out this way.
+    pub fn resolve_with(mut self, resolver: impl ureq::unversioned::resolver::Resolver) -> Self {
+        self.agent = ureq::Agent::with_parts(
+            self.agent.config().clone(),
+            ureq::unversioned::transport::DefaultConnector::default(),
+            resolver,
+        );
+        self
+    }
+
     /// A small file (signature, checksums, latest-*.txt), from the first
     /// mirror that has it.
     pub fn get_small(&self, rel: &str) -> Result<(Vec<u8>, &Mirror), AllFailed> {

@@ -1,6 +1,8 @@
 //! `oci::commit`: one directory becomes one layer on top of a parent image,
 //! and the new image is named in the layout. This is the library call that
-//! `kiln commit` and `kiln build` both use.
+//! `kiln commit` and `kiln build` both use; `kiln build` makes the two steps
+//! apart ([`write_image`], then [`name_image`]), so that it names the image
+//! only once its builder state is saved too.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -73,6 +75,26 @@ pub struct CommitResult {
 }
 
 pub fn commit(opts: &CommitOptions) -> Result<CommitResult> {
+    let written = write_image(opts)?;
+    name_image(&opts.layout, &written)?;
+    Ok(written)
+}
+
+/// Names a written image in its layout: the one change of index.json.
+pub fn name_image(layout: &std::path::Path, written: &CommitResult) -> Result<()> {
+    let layout = Layout::open(layout)?;
+    let manifest = Descriptor::new(
+        MediaType::ImageManifest,
+        written.manifest_size,
+        digest(&written.manifest_digest)?,
+    );
+    let lock = layout.lock()?;
+    layout.set_ref(&lock, &written.reference, &manifest)
+}
+
+/// Writes the layer, config and manifest blobs of an image; the layout's
+/// refs stay as they were (unreferenced blobs are harmless).
+pub fn write_image(opts: &CommitOptions) -> Result<CommitResult> {
     check_ref_name(&opts.reference).map_err(|reason| Error::BadRef {
         name: opts.reference.clone(),
         reason,
@@ -165,14 +187,6 @@ pub fn commit(opts: &CommitOptions) -> Result<CommitResult> {
         manifest["annotations"] = json!(a);
     }
     let manifest_blob = layout.write_blob(&json::to_canonical(&manifest))?;
-    let manifest_desc = Descriptor::new(
-        MediaType::ImageManifest,
-        manifest_blob.size,
-        digest(&manifest_blob.digest)?,
-    );
-    let lock = layout.lock()?;
-    layout.set_ref(&lock, &opts.reference, &manifest_desc)?;
-    drop(lock);
 
     Ok(CommitResult {
         reference: opts.reference.clone(),

@@ -25,7 +25,7 @@ mod time;
 mod verify;
 
 pub use blob::{Blob, BlobWriter};
-pub use commit::{CommitOptions, CommitResult, commit};
+pub use commit::{CommitOptions, CommitResult, commit, name_image, write_image};
 pub use compress::{Compression, thread_count};
 pub use fsck::{FsckReport, fsck};
 pub use idmap::IdMap;

@@ -25,6 +25,8 @@
 //! same process after `enter`; `UserNs::host_uid` gives the mapping when a
 //! caller outside needs it.
 
+mod cgroups;
+pub(crate) mod confine;
 mod container;
 pub mod overlay;
 pub mod preflight;
@@ -47,6 +49,14 @@ pub struct Runtime {
     scratch: PathBuf,
 }
 
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if self.ns.mode == userns::Mode::Host {
+            cgroups::remove_parent();
+        }
+    }
+}
+
 impl Runtime {
     /// Choose the user-namespace mode and enter it, with `scratch` (a dir on
     /// the cache's filesystem) for per-run state, upper and work dirs.
@@ -56,6 +66,9 @@ impl Runtime {
         crate::tree::private_dir(scratch).map_err(crate::tree::Error::hinted)?;
         let ns = UserNs::plan(no_userns)?;
         ns.enter()?;
+        if ns.mode == userns::Mode::Host {
+            cgroups::remove_stale();
+        }
         Ok(Runtime {
             ns,
             scratch: scratch.to_path_buf(),

@@ -7,6 +7,7 @@
 //! running kiln's code after pivot_root, forks the command and stays behind
 //! to reap and forward signals. It exits with the command's status, or
 //! 128+N when the command was killed by signal N (as docker and podman do).
+//! It is also where the container gets its seccomp filter (confine.rs).
 
 use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::workload::default::DefaultExecutor;
@@ -49,6 +50,10 @@ impl Executor for Reaper {
         // kiln (our parent) gone means nobody cleans up: die with it.
         // SAFETY: plain prctl.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        // Before anything of the container runs, and inherited by all of it:
+        // no container starts unconfined.
+        super::confine::confine()
+            .map_err(|e| ExecutorError::Other(format!("installing the seccomp filter: {e}")))?;
         let handler = SigAction::new(
             SigHandler::Handler(remember),
             SaFlags::empty(),

@@ -8,8 +8,12 @@
 //! caller or the machine with it); as root its default cgroup path moves the
 //! container out of the caller's memory cgroup; an empty `resources` makes it
 //! write devices.allow (EPERM rootless); its default capabilities are too few
-//! for emerge (CHOWN, DAC_OVERRIDE, FOWNER, SETUID... are needed: a
-//! docker-like set); its default devpts mount has gid=5 (EINVAL rootless).
+//! for emerge (CHOWN, DAC_OVERRIDE, FOWNER, SETUID... are needed: podman's
+//! set); its default devpts mount has gid=5 (EINVAL rootless). Like
+//! podman's, the container gets its own network namespace unless asked,
+//! /proc's kernel knobs read-only or hidden, /sys read-only all the way
+//! down, and a seccomp filter (confine.rs); docs/security.md says what that
+//! leaves a hostile build.
 
 use std::path::{Path, PathBuf};
 
@@ -74,15 +78,15 @@ pub struct Process {
     pub groups: Vec<u32>,
 }
 
-/// Docker's default set: enough for package managers (chown, setuid
-/// helpers, mknod attempts) without the admin capabilities.
-const CAPS: [Capability; 14] = [
+/// Podman's default set (containers.conf): enough for package managers
+/// (chown, setuid helpers) without the admin capabilities; no NET_RAW (a
+/// raw socket sees the network namespace's traffic), MKNOD or AUDIT_WRITE,
+/// which docker still gives.
+const CAPS: [Capability; 11] = [
     Capability::Chown,
     Capability::DacOverride,
     Capability::Fsetid,
     Capability::Fowner,
-    Capability::Mknod,
-    Capability::NetRaw,
     Capability::Setgid,
     Capability::Setuid,
     Capability::Setfcap,
@@ -90,7 +94,35 @@ const CAPS: [Capability; 14] = [
     Capability::NetBindService,
     Capability::SysChroot,
     Capability::Kill,
-    Capability::AuditWrite,
+];
+
+/// What podman hides (an empty file or dir over it): kernel memory, key
+/// and timer lists, firmware tables, block device nodes' sysfs.
+const MASKED: [&str; 12] = [
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/interrupts",
+    "/sys/firmware",
+    "/sys/fs/selinux",
+    "/sys/dev/block",
+];
+
+/// What podman makes read-only: the kernel's settings (/proc/sys holds
+/// core_pattern, which the host runs as root) and /proc/sysrq-trigger. A
+/// root build runs as the host's root, so these matter there above all.
+const READONLY: [&str; 6] = [
+    "/proc/asound",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
 ];
 
 fn mount(dst: &str, typ: &str, src: &str, opts: &[&str]) -> anyhow::Result<Mount> {
@@ -112,10 +144,15 @@ pub fn build(
     cgroup: &str,
 ) -> anyhow::Result<Spec> {
     let caps: std::collections::HashSet<Capability> = CAPS.into_iter().collect();
+    // CAP_SYS_ADMIN is permitted but not effective: the container's init
+    // raises it only to install kiln's seccomp filter, then drops it from
+    // every set before the command runs (confine.rs).
+    let mut held = caps.clone();
+    held.insert(Capability::SysAdmin);
     let capabilities = LinuxCapabilitiesBuilder::default()
-        .bounding(caps.clone())
-        .effective(caps.clone())
-        .permitted(caps)
+        .bounding(held.clone())
+        .effective(caps)
+        .permitted(held)
         .inheritable(std::collections::HashSet::new())
         .ambient(std::collections::HashSet::new())
         .build()?;
@@ -162,17 +199,14 @@ pub fn build(
             "shm",
             &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
         )?,
-        mount(
-            "/sys",
-            "none",
-            "/sys",
-            &["rbind", "nosuid", "noexec", "nodev", "ro"],
-        )?,
         mount("/tmp", "tmpfs", "tmpfs", &["nosuid", "nodev", "mode=1777"])?,
         mount("/run", "tmpfs", "tmpfs", &["nosuid", "nodev", "mode=755"])?,
     ];
     // sysfs shows the network namespace it was mounted in: a fresh one when
-    // the container has its own, the host's (bound) otherwise.
+    // the container has its own (no submounts, so no cgroup tree), the
+    // host's otherwise, bound with everything mounted under it (kiln's
+    // cgroup2 at /sys/fs/cgroup among them) read-only throughout: `ro` on
+    // a recursive bind covers only its top mount, `rro` every one below.
     mounts.push(match netns {
         Some(_) => mount(
             "/sys",
@@ -184,7 +218,7 @@ pub fn build(
             "/sys",
             "none",
             "/sys",
-            &["rbind", "nosuid", "noexec", "nodev", "ro"],
+            &["rbind", "nosuid", "noexec", "nodev", "ro", "rro"],
         )?,
     });
     if netns.is_none() {
@@ -208,8 +242,12 @@ pub fn build(
             .container
             .to_str()
             .ok_or_else(|| anyhow::anyhow!("{} is not UTF-8", b.container.display()))?;
-        let mode = if b.readonly { "ro" } else { "rw" };
-        mounts.push(mount(dst, "none", host, &["rbind", mode])?);
+        let mode: &[&str] = if b.readonly {
+            &["rbind", "ro", "rro"]
+        } else {
+            &["rbind", "rw"]
+        };
+        mounts.push(mount(dst, "none", host, mode)?);
     }
 
     let kinds = vec![
@@ -233,6 +271,8 @@ pub fn build(
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .cgroups_path(PathBuf::from(cgroup))
+        .masked_paths(MASKED.map(String::from).to_vec())
+        .readonly_paths(READONLY.map(String::from).to_vec())
         .build()?;
     // The builder's default Some(empty) makes libcontainer write
     // devices.allow, which fails rootless.
