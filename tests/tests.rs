@@ -10,6 +10,7 @@ mod clean;
 mod fetch;
 mod fetch_refusals;
 mod hook;
+mod keys;
 mod layouts;
 mod oci;
 mod oci_stress;
