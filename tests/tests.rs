@@ -12,6 +12,7 @@ mod fetch_refusals;
 mod hook;
 mod hostile;
 mod isolation;
+mod keys;
 mod layouts;
 mod oci;
 mod oci_stress;

@@ -14,10 +14,10 @@ pub struct Sources {
     pub flavour: String,
     /// Snapshot file name under `snapshots/`.
     pub snapshot: String,
-    /// Trusted signing keys: a shipped key's name (`gentoo-release`,
-    /// `gentoo-snapshot`) or a path to an armored public key, relative to
-    /// the project root.
-    pub keys: Vec<String>,
+    /// Trusted signing keys: the name of one of Gentoo's keys
+    /// (`gentoo-release`, `gentoo-snapshot`), a path to a public key file
+    /// relative to the project root, or a key to download and pin.
+    pub keys: Vec<KeySpec>,
 }
 
 impl Default for Sources {
@@ -27,7 +27,34 @@ impl Default for Sources {
             arch: "amd64".into(),
             flavour: "openrc".into(),
             snapshot: "gentoo-latest.tar.xz".into(),
-            keys: vec!["gentoo-release".into(), "gentoo-snapshot".into()],
+            keys: vec![
+                KeySpec::Named("gentoo-release".into()),
+                KeySpec::Named("gentoo-snapshot".into()),
+            ],
         }
     }
+}
+
+/// One entry of `[sources] keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(
+    untagged,
+    expecting = "a key name (\"gentoo-release\", \"gentoo-snapshot\"), a path to a public key \
+                 file, or { fingerprint = \"...\", urls = [\"https://...\"] }"
+)]
+pub enum KeySpec {
+    /// One of Gentoo's keys by name, or a path to a public key file.
+    Named(String),
+    /// A key kiln downloads from `urls` and trusts only with this
+    /// fingerprint.
+    Pinned(PinnedKey),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinnedKey {
+    /// The primary key's full fingerprint (40 hex digits, spaces allowed).
+    pub fingerprint: String,
+    /// Where to download it (WKD or a keyserver's `op=get`), tried in order.
+    pub urls: Vec<String>,
 }

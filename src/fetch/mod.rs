@@ -10,12 +10,13 @@
 pub mod cache;
 pub mod config;
 pub mod digests;
+mod keys;
 pub mod lock;
 pub mod mirror;
 pub mod pgp;
 pub mod unpack;
 
-use std::cell::OnceCell;
+use std::cell::{Cell, RefCell};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -28,8 +29,9 @@ pub use lock::{Lock, Pinned};
 
 use crate::error::{HintExt, WriteError};
 use crate::printer::Printer;
+use keys::{KeyError, Resolver};
 use mirror::{AllFailed, DownloadError, Mirrors};
-use pgp::Keyring;
+use pgp::{Keyring, PgpError};
 
 /// How [`inputs`] may get files.
 #[derive(Debug, Clone, Default)]
@@ -158,7 +160,9 @@ pub struct Fetcher<'p> {
     sources: Sources,
     cache: Cache,
     mirrors: Mirrors<'p>,
-    keys: OnceCell<Keyring>,
+    keys: RefCell<Option<Keyring>>,
+    /// Pinned keys are downloaded afresh at most once per run.
+    refreshed: Cell<bool>,
     printer: &'p Printer,
 }
 
@@ -180,35 +184,65 @@ impl<'p> Fetcher<'p> {
             sources: sources.clone(),
             cache: Cache::new(cache_dir),
             mirrors: Mirrors::new(&sources.mirrors, project_dir, options.offline, printer),
-            keys: OnceCell::new(),
+            keys: RefCell::new(None),
+            refreshed: Cell::new(false),
             printer,
         })
     }
 
-    /// Keys are loaded only when something must be verified, so a build
-    /// whose inputs are cached needs neither network nor key files.
-    fn keys(&self) -> anyhow::Result<&Keyring> {
-        if let Some(keys) = self.keys.get() {
-            return Ok(keys);
+    fn resolver(&self) -> Resolver<'_> {
+        Resolver {
+            specs: &self.sources.keys,
+            project_dir: &self.project_dir,
+            cache: &self.cache,
+            mirrors: &self.mirrors,
+            printer: self.printer,
         }
-        let keys = match Keyring::load(&self.sources.keys, &self.project_dir) {
-            Ok(keys) => keys,
-            Err(e @ pgp::PgpError::NotShipped { .. }) => return Err(e.into()),
-            Err(e) => {
-                return Err(e).hint(
-                    "list the signing keys' armored public key files in kiln.toml's \
-                     [sources] keys, relative to kiln.toml's directory",
-                );
+    }
+
+    /// Run a signature `check` with the trusted keys. Keys are loaded only
+    /// when something must be verified, so a build whose inputs are cached
+    /// needs neither network nor key files. When a downloaded key's cached
+    /// copy does not know the signing subkey or says it expired, Gentoo may
+    /// have rotated or extended it: get a fresh copy once and check again.
+    fn checked<T>(&self, check: impl Fn(&Keyring) -> Result<T, PgpError>) -> anyhow::Result<T> {
+        let resolver = self.resolver();
+        if self.keys.borrow().is_none() {
+            let keys = resolver.load(false).map_err(key_hint)?;
+            *self.keys.borrow_mut() = Some(keys);
+        }
+        let first = check(self.keys.borrow().as_ref().expect("loaded above"));
+        let err = match first {
+            Err(e @ (PgpError::Untrusted { .. } | PgpError::Expired { .. }))
+                if resolver.has_pins() && !self.refreshed.get() =>
+            {
+                e
+            }
+            other => return other.map_err(signature_hint),
+        };
+        self.refreshed.set(true);
+        self.printer.status(
+            "Key",
+            format!("{err}: getting fresh copies of the pinned keys"),
+        );
+        let fresh = match resolver.load(true) {
+            Ok(fresh) => fresh,
+            Err(why) => {
+                self.printer
+                    .warn(format!("no fresh copy: {:#}", anyhow::Error::from(why)));
+                return Err(signature_hint(err));
             }
         };
-        Ok(self.keys.get_or_init(|| keys))
+        let again = check(&fresh);
+        *self.keys.borrow_mut() = Some(fresh);
+        again.map_err(signature_hint)
     }
 
     /// Find the latest stage3 (through the signed `latest-*.txt`) and the
     /// snapshot, download and verify both, and return their pins.
     pub fn update(&self) -> anyhow::Result<Lock> {
         // A missing key is the likelier mistake; say so before any download.
-        self.keys()?;
+        self.checked(|_| Ok(()))?;
         let _guard = self.cache.lock().context("locking the cache")?;
         let s = &self.sources;
         let auto = format!("releases/{}/autobuilds", s.arch);
@@ -218,9 +252,7 @@ impl<'p> Fetcher<'p> {
         let text = String::from_utf8_lossy(&bytes);
         let name = latest_rel.rsplit('/').next().unwrap_or(&latest_rel);
         let (signed, signer) = self
-            .keys()?
-            .verify_clearsigned(name, &text)
-            .map_err(signature_hint)
+            .checked(|keys| keys.verify_clearsigned(name, &text))
             .with_context(|| format!("checking {location}"))?;
         self.printer
             .verbose(format!("{name}: good signature by {}", signer.key));
@@ -421,11 +453,15 @@ impl<'p> Fetcher<'p> {
         if let Some(pin) = pin.filter(|p| p.sha512 != got) {
             return Err(mismatch(&pin.sha512, "kiln.lock".into())).hint(LOCK_HINT);
         }
-        let data = fs::File::open(file)?;
-        let signer = self
-            .keys()?
-            .verify_detached(name, signature, std::io::BufReader::new(data))
-            .map_err(signature_hint)?;
+        let signer = self.checked(|keys| {
+            // Opened per check: a second check (after a key refresh) reads
+            // the file again from the start.
+            let data = fs::File::open(file).map_err(|e| PgpError::Unreadable {
+                file: name.into(),
+                reason: e.to_string(),
+            })?;
+            keys.verify_detached(name, signature, std::io::BufReader::new(data))
+        })?;
         self.printer.verbose(format!(
             "{name}: good signature by {} ({})",
             signer.key, signer.uid
@@ -441,9 +477,7 @@ impl<'p> Fetcher<'p> {
             return Ok(text);
         }
         let (signed, _) = self
-            .keys()?
-            .verify_clearsigned(&format!("{name}.DIGESTS"), &text)
-            .map_err(signature_hint)
+            .checked(|keys| keys.verify_clearsigned(&format!("{name}.DIGESTS"), &text))
             .with_context(|| format!("checking {location}"))?;
         Ok(signed)
     }
@@ -468,8 +502,35 @@ impl<'p> Fetcher<'p> {
             }
             self.printer.status("Exported", dest.display());
         }
+        let keys = self.resolver().export(dir).map_err(key_hint)?;
+        if keys > 0 {
+            self.printer.status(
+                "Exported",
+                format!("{keys} pinned key(s) to {}", dir.display()),
+            );
+        }
         Ok(())
     }
+}
+
+/// The fix for a key that could not be loaded.
+fn key_hint(err: KeyError) -> anyhow::Error {
+    let hint = match &err {
+        KeyError::Unavailable { .. } | KeyError::Offline { .. } => {
+            "on a machine without network, run `kiln fetch --to DIR` where there is network \
+             (it carries the keys) and list DIR in [sources] mirrors, or save the key file in \
+             the project and list its path in [sources] keys"
+        }
+        KeyError::Read { .. } | KeyError::Pgp(_) => {
+            "list the signing keys' public key files in kiln.toml's [sources] keys, relative \
+             to kiln.toml's directory"
+        }
+        KeyError::BadFingerprint { .. } => {
+            "write the primary key's full fingerprint, as `gpg --fingerprint` prints it"
+        }
+        KeyError::Save { .. } => return err.into(),
+    };
+    Err::<(), _>(err).hint(hint).unwrap_err()
 }
 
 /// The fix for a refused signature.
@@ -480,7 +541,8 @@ fn signature_hint(err: pgp::PgpError) -> anyhow::Error {
             "if you trust that key, add its public key file to [sources] keys in kiln.toml"
         }
         Expired { .. } => {
-            "Gentoo extends its keys before they expire: get a fresh copy of the key file \
+            "Gentoo extends its keys before they expire: a key kiln downloads is fetched \
+             afresh when this happens; for a key file in the project, get a fresh copy \
              (https://www.gentoo.org/downloads/signatures/) and replace the one kiln.toml lists"
         }
         Revoked { .. } | Bad { .. } | Invalid { .. } | Unreadable { .. } => {

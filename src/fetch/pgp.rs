@@ -10,7 +10,6 @@
 
 use std::fmt::Write as _;
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pgp::composed::{CleartextSignedMessage, Deserializable, SignedPublicKey};
@@ -18,40 +17,17 @@ use pgp::packet::{Signature, SignatureType};
 use pgp::types::{KeyDetails, Tag};
 use thiserror::Error;
 
-/// Gentoo's real signing keys, named in `kiln.toml` by these names. They are
-/// not shipped: no package reachable from this project's build machines
-/// carries them, and a key copied from an unverified place is worse than none.
-const GENTOO_KEYS: &[(&str, &str, &str)] = &[
-    (
-        "gentoo-release",
-        "0xBB572E0E2D182910",
-        "Gentoo Linux Release Engineering (Automated Weekly Release Key)",
-    ),
-    (
-        "gentoo-snapshot",
-        "0xEC590EEAC9189250",
-        "Gentoo ebuild repository signing key (Automated Signing Key)",
-    ),
-];
-
 #[derive(Debug, Error)]
 pub enum PgpError {
-    #[error("cannot read OpenPGP key file {path}")]
-    ReadKey {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not an OpenPGP public key: {reason}")]
-    BadKey { path: PathBuf, reason: String },
+    #[error("{origin} is not an OpenPGP public key: {reason}")]
+    BadKey { origin: String, reason: String },
     #[error(
-        "the key '{name}' ({id}, \"{uid}\") is not shipped with kiln: download it from \
-         https://www.gentoo.org/downloads/signatures/, check its fingerprint, and list the \
-         file's path in kiln.toml's [sources] keys instead of '{name}'"
+        "{origin} holds no key with the fingerprint {pinned} that kiln.toml pins (it holds {found})"
     )]
-    NotShipped {
-        name: String,
-        id: &'static str,
-        uid: &'static str,
+    WrongFingerprint {
+        origin: String,
+        pinned: String,
+        found: String,
     },
     #[error("no trusted OpenPGP keys: [sources] keys in kiln.toml is empty")]
     NoKeys,
@@ -114,47 +90,66 @@ pub struct Signer {
     pub uid: String,
 }
 
+/// The bytes of a public key file (armored or binary, one key or more),
+/// where they came from, and the fingerprint kiln.toml pins, if any.
+#[derive(Debug, Clone)]
+pub struct KeyFile {
+    pub origin: String,
+    pub bytes: Vec<u8>,
+    pub pin: Option<String>,
+}
+
+impl KeyFile {
+    /// The keys it holds (only the pinned one when there is a pin).
+    pub fn keys(&self) -> Result<Vec<SignedPublicKey>, PgpError> {
+        let bad = |reason: String| PgpError::BadKey {
+            origin: self.origin.clone(),
+            reason,
+        };
+        let bytes = &self.bytes[..];
+        let keys: Vec<SignedPublicKey> = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+            SignedPublicKey::from_armor_many(bytes)
+                .map_err(|e| bad(e.to_string()))?
+                .0
+                .collect::<Result<_, _>>()
+        } else {
+            SignedPublicKey::from_bytes_many(bytes)
+                .map_err(|e| bad(e.to_string()))?
+                .collect::<Result<_, _>>()
+        }
+        .map_err(|e| bad(e.to_string()))?;
+        if keys.is_empty() {
+            return Err(bad("the file holds no public key".into()));
+        }
+        let Some(pin) = &self.pin else {
+            return Ok(keys);
+        };
+        let found: Vec<String> = keys.iter().map(|k| fingerprint(&k.primary_key)).collect();
+        let pinned: Vec<SignedPublicKey> = keys
+            .into_iter()
+            .filter(|k| fingerprint(&k.primary_key).eq_ignore_ascii_case(pin))
+            .collect();
+        if pinned.is_empty() {
+            return Err(PgpError::WrongFingerprint {
+                origin: self.origin.clone(),
+                pinned: pin.clone(),
+                found: found.join(", "),
+            });
+        }
+        Ok(pinned)
+    }
+}
+
 impl Keyring {
-    /// Load the keys named in `[sources] keys`: paths (relative to `base`,
-    /// the project directory) to armored or binary public keys, or the name
-    /// of one of Gentoo's keys.
-    pub fn load(specs: &[String], base: &Path) -> Result<Keyring, PgpError> {
-        if specs.is_empty() {
+    /// A keyring of the keys in `material`; a pinned one contributes only
+    /// its key with the pinned fingerprint.
+    pub fn load(material: &[KeyFile]) -> Result<Keyring, PgpError> {
+        if material.is_empty() {
             return Err(PgpError::NoKeys);
         }
         let mut certs = Vec::new();
-        for spec in specs {
-            if let Some((name, id, uid)) = GENTOO_KEYS.iter().find(|(n, ..)| n == spec) {
-                return Err(PgpError::NotShipped {
-                    name: name.to_string(),
-                    id,
-                    uid,
-                });
-            }
-            let path = base.join(spec);
-            let bytes = std::fs::read(&path).map_err(|source| PgpError::ReadKey {
-                path: path.clone(),
-                source,
-            })?;
-            let bad = |reason: String| PgpError::BadKey {
-                path: path.clone(),
-                reason,
-            };
-            let keys: Vec<SignedPublicKey> = if bytes.starts_with(b"-----BEGIN") {
-                SignedPublicKey::from_armor_many(&bytes[..])
-                    .map_err(|e| bad(e.to_string()))?
-                    .0
-                    .collect::<Result<_, _>>()
-            } else {
-                SignedPublicKey::from_bytes_many(&bytes[..])
-                    .map_err(|e| bad(e.to_string()))?
-                    .collect::<Result<_, _>>()
-            }
-            .map_err(|e| bad(e.to_string()))?;
-            if keys.is_empty() {
-                return Err(bad("the file holds no public key".into()));
-            }
-            for key in keys {
+        for file in material {
+            for key in file.keys()? {
                 let uid = key
                     .details
                     .users
@@ -522,17 +517,5 @@ mod tests {
         assert_eq!(utc_date(UNIX_EPOCH), "1970-01-01");
         let t = UNIX_EPOCH + Duration::from_secs(1_577_923_200);
         assert_eq!(utc_date(t), "2020-01-02");
-    }
-
-    #[test]
-    fn gentoo_keys_are_named_with_the_fix() {
-        let err = Keyring::load(&["gentoo-release".into()], Path::new("/")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "the key 'gentoo-release' (0xBB572E0E2D182910, \"Gentoo Linux Release Engineering \
-             (Automated Weekly Release Key)\") is not shipped with kiln: download it from \
-             https://www.gentoo.org/downloads/signatures/, check its fingerprint, and list the \
-             file's path in kiln.toml's [sources] keys instead of 'gentoo-release'"
-        );
     }
 }
