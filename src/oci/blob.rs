@@ -100,6 +100,45 @@ impl Drop for BlobWriter {
     }
 }
 
+/// Hashes (sha256) and counts what is read through it: a blob's digest
+/// while it is checked, a layer's diff_id while it is unpacked.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    /// Bytes read so far.
+    pub size: u64,
+}
+
+impl<R: io::Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// The `sha256:<hex>` digest of what was read so far.
+    pub fn digest(&self) -> String {
+        format!("sha256:{}", hex(&self.hasher.clone().finalize()))
+    }
+
+    /// Read to the end; then the digest of all that passed.
+    pub fn finish(&mut self) -> io::Result<String> {
+        io::copy(self, &mut io::sink())?;
+        Ok(self.digest())
+    }
+}
+
+impl<R: io::Read> io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes.iter().fold(String::with_capacity(64), |mut s, b| {

@@ -10,9 +10,8 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
-use super::blob::hex;
+use super::blob::HashingReader;
 use super::layer::display_name;
 use super::{IoContext, Layout, REF_NAME, Result, check_ref_name, json, media};
 
@@ -127,9 +126,10 @@ impl Checker<'_> {
             let mut file =
                 std::fs::File::open(&path).io_ctx(|| format!("opening {}", path.display()))?;
             let mut hasher = HashingReader::new(&mut file);
-            let size = io::copy(&mut hasher, &mut io::sink())
+            let digest = hasher
+                .finish()
                 .io_ctx(|| format!("reading {}", path.display()))?;
-            let actual = hex(&hasher.hasher.finalize());
+            let (actual, size) = (digest["sha256:".len()..].to_string(), hasher.size);
             self.report.blobs += 1;
             if actual == name {
                 self.sizes.insert(format!("sha256:{name}"), size);
@@ -322,7 +322,7 @@ impl Checker<'_> {
                 for p in list {
                     self.problem(format!("{what}: {p}"));
                 }
-                let diff_id = format!("sha256:{}", hex(&hashing.hasher.finalize()));
+                let diff_id = hashing.digest();
                 self.layers.insert(digest.to_string(), diff_id.clone());
                 Ok(Some(diff_id))
             }
@@ -379,26 +379,4 @@ fn tar_problems(reader: &mut impl Read) -> io::Result<Vec<String>> {
 
 fn components(path: &[u8]) -> impl Iterator<Item = &[u8]> {
     path.split(|&b| b == b'/')
-}
-
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R> HashingReader<R> {
-    fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-        }
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
 }

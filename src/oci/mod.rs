@@ -24,6 +24,7 @@ mod refname;
 mod time;
 mod verify;
 
+pub(crate) use blob::HashingReader;
 pub use blob::{Blob, BlobWriter};
 pub use commit::{CommitOptions, CommitResult, commit, name_image, write_image};
 pub use compress::{Compression, thread_count};

@@ -14,13 +14,13 @@
 //! (a layout it may only read) only costs the next check a hash.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
-use super::blob::hex;
+use super::blob::{HashingReader, hex};
 use super::{Error, IoContext, Layout, Result};
 
 const RECORDS: &str = ".kiln-verified";
@@ -46,21 +46,13 @@ impl Layout {
         if fs::read_to_string(records.join(name)).ok() == Some(stamp(&meta)) {
             return Ok(());
         }
-        let mut file = File::open(&path).map_err(|e| missing(digest, &path, e))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = file
-                .read(&mut buf)
-                .io_ctx(|| format!("reading blob {}", path.display()))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        let actual = hex(&hasher.finalize());
+        let file = File::open(&path).map_err(|e| missing(digest, &path, e))?;
+        let actual = HashingReader::new(io::BufReader::with_capacity(256 * 1024, file))
+            .finish()
+            .io_ctx(|| format!("reading blob {}", path.display()))?;
+        let actual = actual.trim_start_matches("sha256:");
         if actual != name {
-            return Err(corrupt(digest, &path, &actual));
+            return Err(corrupt(digest, &path, actual));
         }
         record(self.root(), name, &meta);
         Ok(())

@@ -93,7 +93,7 @@ impl Store {
         if dir.is_dir() {
             return Ok((dir, false));
         }
-        crate::tree::private_dir(&layers).map_err(crate::tree::Error::hinted)?;
+        crate::tree::private_dir(&layers)?;
         std::fs::create_dir_all(layers.join(key))
             .with_context(|| format!("creating {}", layers.join(key).display()))?;
         unpack::unpack(layer, &dir)?;

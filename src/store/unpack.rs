@@ -11,50 +11,11 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use oci_spec::image::MediaType;
-use sha2::{Digest, Sha256};
 
 use super::Layer;
 use crate::error::HintExt;
+use crate::oci::HashingReader;
 use crate::tree::{self, Root, Staged};
-
-/// Counts and hashes what passes through it.
-struct Hashing<R> {
-    inner: R,
-    hash: Sha256,
-    size: u64,
-}
-
-impl<R: Read> Hashing<R> {
-    fn new(inner: R) -> Self {
-        Hashing {
-            inner,
-            hash: Sha256::new(),
-            size: 0,
-        }
-    }
-
-    /// Read to the end, then the `sha256:` digest of all that passed.
-    fn finish(&mut self) -> io::Result<String> {
-        io::copy(self, &mut io::sink())?;
-        let hex: String = self
-            .hash
-            .clone()
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Ok(format!("sha256:{hex}"))
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-}
 
 /// Ends the stream with the zero padding and end-of-archive blocks a tar
 /// should have: some writers (umoci insert) stop right after the last
@@ -116,11 +77,11 @@ pub(super) fn decompressed(layer: &Layer) -> anyhow::Result<Box<dyn Read>> {
 
 /// Unpack `layer` into `dest` (which must not exist yet; its parent must).
 pub fn unpack(layer: &Layer, dest: &Path) -> anyhow::Result<()> {
-    let staged = Staged::new(dest).map_err(tree::Error::hinted)?;
+    let staged = Staged::new(dest)?;
     let file = fs::File::open(&layer.blob)
         .map_err(|e| missing(layer, e))
         .hint(REPAIR)?;
-    let mut blob = Hashing::new(file);
+    let mut blob = HashingReader::new(file);
     let unpacked = extract(layer, &mut blob, staged.path());
     // A blob that is not what its digest says explains any other failure
     // (a broken gzip stream, say); a refused entry or a full disk does not
@@ -157,11 +118,11 @@ pub fn unpack(layer: &Layer, dest: &Path) -> anyhow::Result<()> {
     }
     unpacked
         .map_err(|f| match f {
-            Failure::Tree(e) => e.hinted(),
+            Failure::Tree(e) => e.into(),
             Failure::Other(e) => e,
         })
         .with_context(|| format!("cannot unpack layer {}", layer.diff_id))?;
-    staged.commit().map_err(tree::Error::hinted)?;
+    staged.commit()?;
     Ok(())
 }
 
@@ -187,7 +148,7 @@ enum Failure {
 
 /// The tar of `blob` into `dir`, checked against the diff_id.
 fn extract(layer: &Layer, blob: &mut impl Read, dir: &Path) -> Result<(), Failure> {
-    let mut tar = Hashing::new(decoder(layer, blob).map_err(Failure::Other)?);
+    let mut tar = HashingReader::new(decoder(layer, blob).map_err(Failure::Other)?);
     let root = Root::open(dir).map_err(Failure::Tree)?;
     tree::unpack(
         &layer.blob,
