@@ -98,13 +98,16 @@ fn known_fix(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(crate::fetch::lock::LockError::Write(write)) = err.downcast_ref() {
         return write.fix();
     }
+    if let Some(tree) = err.downcast_ref::<crate::tree::Error>() {
+        return tree.fix();
+    }
     err.downcast_ref::<crate::oci::Error>()?.fix()
 }
 
 /// Writing `path` failed. Displays as "no space left on device writing
 /// PATH": the cause first, since it is what the user acts on.
 #[derive(Debug, thiserror::Error)]
-#[error("{} writing {}", cause(.error), .path.display())]
+#[error("{} writing {}", io_phrase(.error), .path.display())]
 pub struct WriteError {
     pub path: PathBuf,
     /// Not the error's `source`: the message says it already.
@@ -155,7 +158,7 @@ impl WriteError {
 
 /// An I/O error as a phrase: "no space left on device", without the
 /// "(os error 28)" that means nothing to the user.
-fn cause(err: &io::Error) -> String {
+pub(crate) fn io_phrase(err: &io::Error) -> String {
     let text = err.to_string();
     let text = match err.raw_os_error() {
         Some(code) => text

@@ -182,12 +182,11 @@ pub(super) fn prepare(
     // work/ is private: the build's root holds set-id files and owners the
     // container gave it (tree::private_dir).
     if let Some(work) = scratch.parent() {
-        crate::tree::private_dir(work).map_err(crate::tree::Error::hinted)?;
+        crate::tree::private_dir(work)?;
     }
     fs::create_dir_all(scratch)?;
     let config = scratch.join("config");
     crate::tree::copy(dir, &config)
-        .map_err(crate::tree::Error::hinted)
         .with_context(|| format!("cannot copy {} to {}", dir.display(), config.display()))?;
     if !config.join("build.sh").exists() {
         fs::write(

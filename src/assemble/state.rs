@@ -79,7 +79,7 @@ impl Store {
     pub fn open(cache: &Path) -> anyhow::Result<Store> {
         // Private: the trees in them keep their set-id files and owners.
         for dir in ["states", "layers"] {
-            tree::private_dir(&cache.join(dir)).map_err(tree::Error::hinted)?;
+            tree::private_dir(&cache.join(dir))?;
         }
         let lock = crate::store::try_lock(&cache.join("build.lock"), || {
             crate::error::hinted(
@@ -150,7 +150,7 @@ impl Store {
             );
             // kiln's own unpacker, in this process: a killed kiln leaves no
             // tar behind, only a temporary dir the next build removes.
-            let staged = Staged::new(&layer).map_err(tree::Error::hinted)?;
+            let staged = Staged::new(&layer)?;
             let unpack = || -> Result<tree::Unpacked, tree::Error> {
                 let root = Root::open(staged.path())?;
                 let done = crate::fetch::unpack::unpack(&inputs.stage3, &root)?;
@@ -158,14 +158,14 @@ impl Store {
                 crate::fetch::unpack::unpack(&inputs.snapshot, &repos)?;
                 Ok(done)
             };
-            let done = unpack().map_err(tree::Error::hinted).with_context(|| {
+            let done = unpack().with_context(|| {
                 format!(
                     "cannot unpack {} and {} into the base builder state",
                     inputs.stage3.display(),
                     inputs.snapshot.display()
                 )
             })?;
-            staged.commit().map_err(tree::Error::hinted)?;
+            staged.commit()?;
             printer.verbose(format!(
                 "stage3: {} entries, {} owner(s) not the stage3's own, {} special file(s) left out (the runtime gives /dev): {}",
                 done.entries,

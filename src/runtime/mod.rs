@@ -63,7 +63,7 @@ impl Runtime {
     /// Call before any thread starts: unshare needs a single-threaded process.
     pub fn enter(no_userns: bool, scratch: &Path) -> anyhow::Result<Runtime> {
         // Private: containers' roots are mounted in it, set-id files and all.
-        crate::tree::private_dir(scratch).map_err(crate::tree::Error::hinted)?;
+        crate::tree::private_dir(scratch)?;
         let ns = UserNs::plan(no_userns)?;
         ns.enter()?;
         if ns.mode == userns::Mode::Host {

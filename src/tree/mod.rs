@@ -35,6 +35,8 @@ mod unpack;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::error::io_phrase;
+
 pub use copy::copy;
 pub use dir::Root;
 pub use owners::Owners;
@@ -42,10 +44,11 @@ pub use staged::{Staged, remove_tree};
 pub use unpack::{Options, Unpacked, unpack};
 
 /// What can go wrong writing a tree. Each names the archive, entry or path
-/// at fault; [`Error::hint`] has the fix where there is one.
+/// at fault; [`Error::fix`] has the fix where there is one, which
+/// `error::hints` finds in any error chain that holds this error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {}: {}", archive.display(), describe(cause))]
+    #[error("cannot read {}: {}", archive.display(), io_phrase(cause))]
     Read { archive: PathBuf, cause: io::Error },
     #[error("refusing {}: entry '{entry}' {why}", archive.display())]
     Unsafe {
@@ -53,7 +56,7 @@ pub enum Error {
         entry: String,
         why: &'static str,
     },
-    #[error("{} {op} {}", describe(cause), path.display())]
+    #[error("{} {op} {}", io_phrase(cause), path.display())]
     Write {
         op: &'static str,
         path: PathBuf,
@@ -63,7 +66,7 @@ pub enum Error {
 
 impl Error {
     /// The fix, when kiln knows one: a full disk is the user's to free.
-    pub fn hint(&self) -> Option<String> {
+    pub fn fix(&self) -> Option<String> {
         match self {
             Error::Write { cause, .. } | Error::Read { cause, .. }
                 if cause.raw_os_error() == Some(libc::ENOSPC) =>
@@ -77,34 +80,12 @@ impl Error {
         }
     }
 
-    /// As an `anyhow` error with its hint attached, for the command edge.
-    pub fn hinted(self) -> anyhow::Error {
-        match self.hint() {
-            Some(hint) => crate::error::HintExt::hint(Err::<(), _>(self), hint).unwrap_err(),
-            None => self.into(),
-        }
-    }
-
     fn write(op: &'static str, path: &Path, cause: io::Error) -> Error {
         Error::Write {
             op,
             path: path.to_path_buf(),
             cause,
         }
-    }
-}
-
-/// An I/O error as a phrase: "no space left on device", without the
-/// "(os error 28)" that std appends.
-fn describe(err: &io::Error) -> String {
-    let text = match err.raw_os_error() {
-        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
-        None => err.to_string(),
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => text,
     }
 }
 
