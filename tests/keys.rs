@@ -21,9 +21,21 @@ fn wkd(dir: &Path) -> (PythonServer, String) {
     (server, url)
 }
 
-/// Serve `key` (armored or binary) as the WKD answer.
+/// Serve `key` as the WKD answer. WKD serves binary keys (not armored,
+/// as a keyserver does), so an armored file is served dearmored.
 fn serve(dir: &Path, key: &Path) {
-    fs::copy(key, dir.join(WKD)).unwrap();
+    let out = dir.join(WKD);
+    let _ = fs::remove_file(&out);
+    if fs::read(key).unwrap().starts_with(b"-----BEGIN") {
+        run_ok(
+            Command::new("gpg")
+                .args(["--batch", "--dearmor", "--output"])
+                .arg(&out)
+                .arg(key),
+        );
+    } else {
+        fs::copy(key, &out).unwrap();
+    }
 }
 
 /// kiln.toml with the mirror and one key pinned to `fpr`, got from `urls`.
@@ -227,7 +239,14 @@ impl OwnKey {
 fn a_rotated_signing_subkey_is_followed() {
     let fx = Fixture::new();
     let tmp = tempdir();
-    let key = OwnKey::new(&tmp.path().join("key"), "ed25519 sign never", "");
+    // The first subkey is made in the past: gpg signs with the newest
+    // subkey, and two made in the same second would tie, so the rotation
+    // below could silently sign with the old one.
+    let key = OwnKey::new(
+        &tmp.path().join("key"),
+        "ed25519 sign never",
+        "--faked-system-time 20250101T000000!",
+    );
     let old = key.export("old.pgp");
     key.publish(&fx);
     let (_server, dir, _) = pinned_on_wkd(&fx, Some(&old), &key.fpr);
