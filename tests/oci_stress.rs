@@ -87,13 +87,20 @@ fn killed_commits_leave_a_valid_layout_and_the_next_commit_succeeds() {
         );
     }
     commit(&root, &layout, "first", &["--compression", "none"]);
+    // Kill at fractions of how long a whole commit takes on this machine, so
+    // the kills land while it runs whether the machine is fast or slow; a
+    // fixed window let every kill land after the commit had finished.
+    let started = std::time::Instant::now();
+    commit(&root, &tmp.path().join("probe"), "probe", &[]);
+    let whole = started.elapsed().as_millis() as u32;
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
     let mut interrupted = 0;
     for round in 0..8u32 {
-        let delay = (seed.wrapping_mul(round + 1).wrapping_mul(2654435761) >> 8) % 600;
+        let jitter = (seed.wrapping_mul(round + 1).wrapping_mul(2654435761) >> 8) % 10;
+        let delay = whole * (round * 10 + jitter + 5) / 100;
         let mut child = kiln()
             .env("SOURCE_DATE_EPOCH", EPOCH)
             .arg("commit")
