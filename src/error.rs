@@ -101,6 +101,9 @@ fn known_fix(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(tree) = err.downcast_ref::<crate::tree::Error>() {
         return tree.fix();
     }
+    if let Some(cache) = err.downcast_ref::<crate::cache::Error>() {
+        return cache.fix();
+    }
     err.downcast_ref::<crate::oci::Error>()?.fix()
 }
 

@@ -10,8 +10,8 @@
 //! For `kiln build` the shape is:
 //!
 //! ```text
-//! let store = Store::open()?;                       // before entering: plain user files
-//! let rt = Runtime::enter(false, &store.scratch())?; // first, before any thread
+//! let store = Store::new(&cache)?;                  // before entering: plain user files
+//! let rt = Runtime::enter(false, &cache.scratch())?; // first, before any thread
 //! let (dir, _) = store.layer(&layer, &rt.ns.cache_key())?;
 //! let exit = rt.run(&RunOptions { layers: vec![dir], upper: Some(keep), binds, env, cwd,
 //!                                 log: Some(file), silent: !verbose, .. }, printer)?;
@@ -38,7 +38,7 @@ mod users;
 
 use std::path::{Path, PathBuf};
 
-pub use container::{Exit, RunOptions};
+pub use container::RunOptions;
 pub use spec::{Bind, Network};
 pub use userns::UserNs;
 

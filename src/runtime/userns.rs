@@ -53,8 +53,6 @@ pub struct UserNs {
     pub uid_map: Vec<IdRange>,
     pub gid_map: Vec<IdRange>,
     pub user: String,
-    pub uid: u32,
-    pub gid: u32,
 }
 
 /// The range real root uses when /etc/subuid has no `root` entry: far above
@@ -81,8 +79,6 @@ impl UserNs {
             uid_map: one(uid),
             gid_map: one(gid),
             user: user.clone(),
-            uid,
-            gid,
         };
         if no_userns {
             if uid != 0 || !in_initial {
@@ -185,11 +181,6 @@ impl UserNs {
             }
         }
         Ok(ns)
-    }
-
-    /// Whether files in the container can belong to users other than root.
-    pub fn full_fidelity(&self) -> bool {
-        self.uid_map.iter().map(|r| r.count as u64).sum::<u64>() > 1
     }
 
     /// The host uid a container uid lands on (from kiln's parent namespace).
