@@ -228,7 +228,7 @@ pub fn enter_runtime(cache: &Cache) -> anyhow::Result<Runtime> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let scratch = cache.scratch();
     fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
-    let is_root = nix::unistd::geteuid().is_root() && crate::runtime::userns::in_initial_userns();
+    let is_root = nix::unistd::geteuid().is_root() && crate::runtime::probe::in_initial_userns();
     let rt = Runtime::enter(is_root, &scratch)?;
     if rt.ns.mode == crate::runtime::userns::Mode::Single {
         return Err(hinted(
@@ -236,7 +236,7 @@ pub fn enter_runtime(cache: &Cache) -> anyhow::Result<Runtime> {
                 "user {} has no subordinate id range in /etc/subuid and /etc/subgid: a rootless build needs one (Portage chowns files to its own users)",
                 rt.ns.user
             ),
-            crate::runtime::preflight::subid_fix(&rt.ns.user),
+            crate::runtime::probe::subid_fix(&rt.ns.user),
         ));
     }
     Ok(rt)

@@ -19,7 +19,7 @@ use crate::error::hinted;
 use crate::layouts::Overrides;
 use crate::printer::Printer;
 use crate::printer::human_size;
-use crate::runtime::{Runtime, userns};
+use crate::runtime::Runtime;
 
 use super::project::ProjectArgs;
 
@@ -61,7 +61,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // Before any thread: entering the namespace needs a single thread.
-    let real_root = nix::unistd::geteuid().is_root() && userns::in_initial_userns();
+    let real_root = nix::unistd::geteuid().is_root() && crate::runtime::probe::in_initial_userns();
     let _rt = Runtime::enter(real_root, &cache.scratch())?;
     let store = state::Store::open(cache)?;
     let _no_runs = cache.lock_out_runs()?;
