@@ -173,6 +173,22 @@ impl Printer {
         )
     }
 
+    /// The live line of a running build container, titled `what`; `None`
+    /// where no progress is drawn, and with `-v`, which streams the log.
+    pub fn live_line(&self, what: &str) -> Option<ProgressBar> {
+        if !self.progress || self.is_verbose() {
+            return None;
+        }
+        let pb = self.bar(
+            ProgressBar::no_length(),
+            "{prefix:>12.cyan.bold} {spinner} {elapsed:>4} {wide_msg}",
+            "",
+        );
+        pb.set_prefix(what.to_string());
+        pb.enable_steady_tick(std::time::Duration::from_millis(125));
+        Some(pb)
+    }
+
     fn bar(&self, pb: ProgressBar, template: &str, msg: impl Into<String>) -> ProgressBar {
         if !self.progress {
             pb.set_draw_target(ProgressDrawTarget::hidden());

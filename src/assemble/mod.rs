@@ -16,6 +16,7 @@ mod download;
 pub mod hook;
 pub mod inputs;
 pub mod plan;
+mod progress;
 pub mod run;
 pub mod state;
 mod step;

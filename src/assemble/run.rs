@@ -129,6 +129,7 @@ impl Container<'_> {
         if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
             env.push(format!("SOURCE_DATE_EPOCH={epoch}"));
         }
+        let _live = super::progress::Live::follow(printer, job.image, self.log);
         let opts = RunOptions {
             layers: self.lowers.iter().rev().cloned().collect(),
             upper: Some(self.upper.to_path_buf()),

@@ -95,7 +95,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let settings = stack.project.settings(&overrides);
-    let in_layout = refs_in_layout(&settings.layout);
+    let in_layout = refs_in_layout(&settings.layout)?;
     printer.out(format!(
         "Plan: {} step{} into {} (dry run, nothing is built)",
         steps.len(),
@@ -163,11 +163,15 @@ fn describe(
 }
 
 /// The ref names in the layout; empty when there is no layout.
-fn refs_in_layout(layout: &Path) -> BTreeSet<String> {
-    crate::oci::Layout::open(layout)
-        .and_then(|l| l.refs())
-        .map(|refs| refs.into_iter().map(|r| r.name).collect())
-        .unwrap_or_default()
+/// The refs a layout holds; a layout not made yet holds none. A directory
+/// that is not a layout is an error here as it would be in the build.
+fn refs_in_layout(layout: &Path) -> anyhow::Result<BTreeSet<String>> {
+    let unmade = std::fs::read_dir(layout).map_or(true, |mut d| d.next().is_none());
+    if unmade {
+        return Ok(BTreeSet::new());
+    }
+    let refs = crate::oci::Layout::open(layout).and_then(|l| l.refs())?;
+    Ok(refs.into_iter().map(|r| r.name).collect())
 }
 
 /// One row per step: image, new layer's size, layers, time, cached or built.

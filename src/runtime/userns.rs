@@ -26,11 +26,8 @@ use super::probe::{self, ToolProblem, in_initial_userns, subid_entry, subid_fix,
 pub enum Error {
     #[error("--no-userns needs real root")]
     NoUsernsNeedsRoot,
-    #[error("{tool} cannot map ids: {problem}")]
-    IdMapTool {
-        tool: &'static str,
-        problem: ToolProblem,
-    },
+    #[error(transparent)]
+    IdMapTool(ToolProblem),
     #[error(
         "kiln started {threads} threads before entering its user namespace (a bug in kiln: enter it first)"
     )]
@@ -54,7 +51,7 @@ impl Error {
             Error::NoUsernsNeedsRoot => {
                 Some("drop --no-userns: kiln then maps container ids into a user namespace".into())
             }
-            Error::IdMapTool { problem, .. } => Some(problem.fix()),
+            Error::IdMapTool(problem) => Some(problem.fix()),
             Error::IdMap(_) => Some("run `kiln doctor` to see what this machine lacks".into()),
             _ => None,
         }
@@ -185,7 +182,7 @@ impl UserNs {
             (Some(u), Some(g)) if in_initial => {
                 for tool in ["newuidmap", "newgidmap"] {
                     probe::idmap_tool(tool)
-                        .map_err(|problem| Error::IdMapTool { tool, problem })?;
+                        .map_err(Error::IdMapTool)?;
                 }
                 ns.mode = Mode::Subuid;
                 ns.uid_map.push(IdRange {

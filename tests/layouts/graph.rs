@@ -175,10 +175,13 @@ fn dry_run_knows_what_the_layout_already_has() {
     let dir = copy_fixture("multi");
     write(
         dir.path(),
-        &[(
-            "oci/index.json",
-            r#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":1,"annotations":{"org.opencontainers.image.ref.name":"base/libc:1.0"}}]}"#,
-        )],
+        &[
+            ("oci/oci-layout", r#"{"imageLayoutVersion":"1.0.0"}"#),
+            (
+                "oci/index.json",
+                r#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":1,"annotations":{"org.opencontainers.image.ref.name":"base/libc:1.0"}}]}"#,
+            ),
+        ],
     );
     let out = kiln_in(dir.path(), &["build", "--dry-run", "base/libc"]);
     assert!(

@@ -105,7 +105,7 @@ fn image_run_prints_what_podman_prints() {
         let uid = crate::util::stdout(&run_ok(Command::new("id").args(["-u", &sub])));
         let owners = run_ok(
             Command::new("find")
-                .arg(dir.path().join("layers"))
+                .arg(dir.path().join("unpacked"))
                 .args(["-name", "busybox", "-printf", "%U\n"]),
         );
         assert_eq!(
