@@ -3,7 +3,8 @@
 //! build.sh hooks, then `emerge --fetchonly` of its packages) in a throwaway container over
 //! the builder state it would build in, so Portage itself picks the source
 //! tarballs for the USE flags the image asks for and verifies them against
-//! the Manifests. Like a build, the container has no network: kiln's
+//! the Manifests, with the project's repositories the image uses mounted
+//! as in its build (repos.rs), so their packages' distfiles come too. Like a build, the container has no network: kiln's
 //! download service fetches for it (download.rs). The files land in the
 //! shared distfiles cache when the container succeeded, and `--to` copies
 //! them into the mirror dir, so `kiln build --offline` on an air-gapped
@@ -14,6 +15,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use super::repos::Repos;
 use super::run::{self, Container, log_file, prepare, tail};
 use super::state::{self, build_state};
 use super::{find_bob_core, gentoo_mirrors, inputs};
@@ -46,10 +48,12 @@ pub fn fetch(
     let store = state::Store::open(&settings.cache)?;
     let base = store.base(&inputs, printer)?;
     let mirrors = gentoo_mirrors(&settings.sources);
+    let all_repos = Repos::resolve(&settings.repos)?;
     for step in steps {
         let id = step.node.id();
-        // (files, image packages, builder packages, keep, state built in, state name)
-        let (dir, packages, builder_packages, keep, lower, name) = match &step.node {
+        // (files, image packages, builder packages, keep, state built in,
+        // state name, repositories)
+        let (dir, packages, builder_packages, keep, lower, name, repos) = match &step.node {
             Node::Image(_) => {
                 let image = stack
                     .project
@@ -64,6 +68,7 @@ pub fn fetch(
                     image.keep,
                     lower,
                     state::image_state(id),
+                    image.repos,
                 )
             }
             Node::Builder(_) => {
@@ -82,6 +87,7 @@ pub fn fetch(
                     Vec::new(),
                     lower,
                     name,
+                    builder.repos,
                 )
             }
         };
@@ -97,7 +103,8 @@ pub fn fetch(
             format!("distfiles of {} {id}", step.node.kind()),
         );
         let result = (|| {
-            let mounts = prepare(&settings, &dir, &scratch, &bob_core, None)?;
+            let repos = all_repos.select(&repos);
+            let mounts = prepare(&settings, &dir, &scratch, &bob_core, None, &repos)?;
             let log = log_file(&settings.cache, &name)?;
             let container = Container {
                 lowers: &lower.layers,

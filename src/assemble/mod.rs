@@ -16,6 +16,7 @@ mod download;
 pub mod hook;
 pub mod inputs;
 pub mod plan;
+pub mod repos;
 pub mod run;
 pub mod state;
 mod step;
@@ -76,6 +77,8 @@ struct Ctx<'a> {
     pins: String,
     bob_core: PathBuf,
     bob_digest: String,
+    /// kiln.toml's repositories, hashed once.
+    repos: repos::Repos,
     options: &'a Options,
     printer: &'a Printer,
     rt: &'a Runtime,
@@ -107,7 +110,9 @@ pub fn build(
     let store = Store::open(&settings.cache)?;
     let base = store.base(&inputs, printer)?;
     let layout = Layout::open(&settings.layout)?;
+    let repos = repos::Repos::resolve(&settings.repos)?;
     let ctx = Ctx {
+        repos,
         mirrors: gentoo_mirrors(&settings.sources),
         stack,
         overrides,

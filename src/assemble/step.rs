@@ -29,6 +29,8 @@ struct Job<'a> {
     builder_packages: Vec<String>,
     slim: Option<crate::layouts::Slim>,
     keep: Vec<String>,
+    /// The names of the project's repositories it uses.
+    repos: Vec<String>,
     digest: String,
 }
 
@@ -138,6 +140,7 @@ impl Ctx<'_> {
         let mut d = plan::Inputs::new("builder", id);
         d.tree("dir", &builder.dir)?;
         d.part("lower", lower.digest.as_bytes());
+        self.repos.select(&builder.repos).digest(&mut d);
         self.common_parts(&mut d);
         Ok(Job {
             node,
@@ -149,6 +152,7 @@ impl Ctx<'_> {
             builder_packages: builder.packages.clone(),
             slim: None,
             keep: Vec::new(),
+            repos: builder.repos,
             digest: d.finish(),
         })
     }
@@ -211,6 +215,7 @@ impl Ctx<'_> {
             parent_manifest.as_deref().unwrap_or("scratch").as_bytes(),
         );
         d.part("lower", lower.digest.as_bytes());
+        self.repos.select(&image.repos).digest(&mut d);
         self.common_parts(&mut d);
         let job = Job {
             node,
@@ -222,6 +227,7 @@ impl Ctx<'_> {
             builder_packages: Vec::new(),
             slim: Some(image.slim.clone()),
             keep: image.keep.clone(),
+            repos: image.repos.clone(),
             digest: d.finish(),
         };
         Ok((job, image, parent_ref))
@@ -263,6 +269,7 @@ impl Ctx<'_> {
             scratch,
             &self.bob_core,
             job.parent_out.clone(),
+            &self.repos.select(&job.repos),
         )?;
         if let Some((_, Some(parent))) = image {
             let dir = scratch.join("parent-accounts");
