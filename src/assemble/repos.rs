@@ -10,7 +10,10 @@
 //! project's files) and one repos.conf file naming them, bound read-only
 //! at `/etc/portage/repos.conf/kiln.conf`: Portage reads it beside the
 //! builder's own repos.conf files, and nothing of it stays in the builder
-//! state but the empty mount points.
+//! state but the empty mount points. Its packages are always built from
+//! their ebuilds (`usepkg-exclude = */*`): the shared binary package of the
+//! same version would otherwise stand in for an edited ebuild, and the
+//! rebuilt image would hold the old files.
 
 use std::path::Path;
 
@@ -99,7 +102,7 @@ fn location(name: &str) -> String {
 /// The repository's repos.conf section.
 fn entry(repo: &Repository) -> String {
     format!(
-        "[{}]\nlocation = {}\npriority = {}\nmasters = {}\nauto-sync = no\n\n",
+        "[{}]\nlocation = {}\npriority = {}\nmasters = {}\nauto-sync = no\nusepkg-exclude = */*\n\n",
         repo.name,
         location(&repo.name),
         repo.priority,
@@ -159,7 +162,7 @@ mod tests {
         let binds = repos.select(&["local".into()]).binds(tmp.path()).unwrap();
         assert_eq!(
             std::fs::read_to_string(tmp.path().join("repos.conf")).unwrap(),
-            "[local]\nlocation = /var/db/repos/local\npriority = 50\nmasters = gentoo\nauto-sync = no\n\n"
+            "[local]\nlocation = /var/db/repos/local\npriority = 50\nmasters = gentoo\nauto-sync = no\nusepkg-exclude = */*\n\n"
         );
         assert!(binds.iter().all(|b| b.readonly));
         assert_eq!(binds[1].container, Path::new("/var/db/repos/local"));

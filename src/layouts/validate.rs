@@ -122,11 +122,15 @@ fn repository(project: &Project, name: &str, repo: &RepoToml, problems: &mut Vec
     let value = repo.path.get_ref();
     let escapes = rel.is_absolute() || rel.components().any(|c| c == Component::ParentDir);
     let problem = if escapes || outside(&path, &project.root) {
-        src.error_at(span, format!("the repository `{name}` (`{value}`) is outside the project"))
-            .with_hint(format!(
-                "copy it into the project (a git submodule will do) and name its path relative to {}:                  the project is what a build reads and an air-gapped machine gets",
-                project.root.display()
-            ))
+        src.error_at(
+            span,
+            format!("the repository `{name}` (`{value}`) is outside the project"),
+        )
+        .with_hint(format!(
+            "copy it into the project (a git submodule will do) and name its path relative to {}: \
+                 the project is what a build reads and an air-gapped machine gets",
+            project.root.display()
+        ))
     } else if !path.exists() {
         src.error_at(
             span,
