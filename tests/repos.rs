@@ -12,11 +12,12 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::build::{build, manifest, root_demo_project};
+use crate::build::{as_user, build, manifest, require_root, root_demo_project, user_demo_project};
 use crate::layouts::check_fails_with;
 use crate::util::fetch::PythonServer;
 use crate::util::layouts::{stack, write};
-use crate::util::{describe, kiln, run_ok, stderr};
+use crate::util::runtime::chown_r;
+use crate::util::{describe, kiln, require_env, run_ok, stderr};
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -133,6 +134,29 @@ fn a_local_repository_is_emerged_from_and_an_edited_ebuild_rebuilds_exactly_its_
         assert!(err.contains(&format!("Cached {cached}")), "{cached}: {err}");
     }
     assert_eq!(motd(&oci), "motd 2 from ::local\n");
+}
+
+#[test]
+fn a_local_repository_is_emerged_from_rootless() {
+    let (Some(world), Some(user)) = (
+        require_env("KILN_TEST_WORLD"),
+        require_env("KILN_TEST_USER_SUB"),
+    ) else {
+        return;
+    };
+    if !require_root() {
+        return;
+    }
+    let (_tmp, project) = user_demo_project(&world, &user);
+    add_local(&project);
+    chown_r(&user, &project);
+    let out = run_ok(as_user(&user, "build", &project).arg("local/motd"));
+    assert!(
+        stderr(&out).contains("3 built, 0 cached"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(motd(&project.join("oci")), "motd 1 from ::local\n");
 }
 
 /// A source tarball no Gentoo mirror has, and the Manifest naming it.
