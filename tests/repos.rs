@@ -263,15 +263,19 @@ fn fetch_to_carries_the_distfiles_of_a_local_repositorys_packages() {
 }
 
 #[test]
-fn check_names_a_repository_that_is_missing_not_a_dir_or_not_one() {
+fn check_names_a_repository_that_is_missing_not_a_dir_not_one_or_unreadable() {
     let dir = stack(&[
         ("layouts/a/namespace.toml", "repos = [\"misssing\"]\n"),
         ("repos/file", "not a directory\n"),
         ("repos/empty/app-misc/x/x-1.ebuild", "EAPI=8\n"),
         ("repos/other/profiles/repo_name", "different\n"),
         ("repos/good/profiles/repo_name", "good\n"),
+        ("repos/closed/profiles/repo_name", "closed\n"),
+        ("repos/closed/app-misc/x/x-1.ebuild", "EAPI=8\n"),
     ]);
     let root = dir.path().canonicalize().unwrap();
+    let closed = root.join("repos/closed/app-misc/x/x-1.ebuild");
+    fs::set_permissions(&closed, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     fs::write(
         root.join("kiln.toml"),
         "[repos.missing]\npath = \"repos/missing\"\n\
@@ -279,7 +283,8 @@ fn check_names_a_repository_that_is_missing_not_a_dir_or_not_one() {
          [repos.empty]\npath = \"repos/empty\"\n\
          [repos.other]\npath = \"repos/other\"\n\
          [repos.away]\npath = \"../away\"\n\
-         [repos.good]\npath = \"repos/good\"\npriority = 10\nmasters = [\"gentoo\"]\n",
+         [repos.good]\npath = \"repos/good\"\npriority = 10\nmasters = [\"gentoo\"]\n\
+         [repos.closed]\npath = \"repos/closed\"\n",
     )
     .unwrap();
     let r = root.display();
@@ -298,7 +303,10 @@ fn check_names_a_repository_that_is_missing_not_a_dir_or_not_one() {
              hint: copy it into the project (a git submodule will do) and name its path relative to {r}: \
              the project is what a build reads and an air-gapped machine gets\n\
              error: layouts/a/namespace.toml:1:10: `misssing` is not a repository of kiln.toml\n\
-             hint: did you mean `missing`?"
+             hint: did you mean `missing`?\n\
+             warning: repos/closed/app-misc/x/x-1.ebuild: the repository `closed` has a file others cannot read (mode 0600): \
+             Portage reads ebuilds, eclasses and patches as its own user, not as you\n\
+             hint: make the repository readable: chmod -R a+rX {r}/repos/closed"
         ),
     );
 }

@@ -168,10 +168,50 @@ fn repository(project: &Project, name: &str, repo: &RepoToml, problems: &mut Vec
                     "declare it as [repos.{}], or write `{name}` into profiles/repo_name: Portage knows a repository by that file",
                     text.trim()
                 )),
-            Ok(_) => return,
+            Ok(_) => match unreadable(&path) {
+                Some((file, mode)) => Problem::warning(
+                    &file,
+                    format!(
+                        "the repository `{name}` has a file others cannot read (mode {mode:04o}): \
+                         Portage reads ebuilds, eclasses and patches as its own user, not as you"
+                    ),
+                )
+                .with_hint(format!("make the repository readable: chmod -R a+rX {shown}")),
+                None => return,
+            },
         }
     };
     problems.push(problem);
+}
+
+/// The first file (not under `.git`) of `dir` that others cannot read, or
+/// directory they cannot enter, with its mode: a umask of 077 makes them.
+fn unreadable(dir: &Path) -> Option<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let top = std::fs::metadata(dir).ok()?.permissions().mode() & 0o7777;
+    if top & 0o005 != 0o005 {
+        return Some((dir.to_path_buf(), top));
+    }
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).ok()?.flatten() {
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue;
+            };
+            let mode = meta.permissions().mode() & 0o7777;
+            let needed = if meta.is_dir() { 0o005 } else { 0o004 };
+            if meta.file_type().is_symlink() || entry.file_name() == ".git" {
+                continue;
+            }
+            if mode & needed != needed {
+                return Some((entry.path(), mode));
+            }
+            if meta.is_dir() {
+                todo.push(entry.path());
+            }
+        }
+    }
+    None
 }
 
 /// Why `name` cannot name an ebuild repository (PMS: letters, digits, `_`
