@@ -424,3 +424,64 @@ impl Project {
 fn existing(path: PathBuf) -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &std::path::Path, files: &[(&str, &str)]) {
+        for (path, text) in files {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+    }
+
+    #[test]
+    fn repositories_are_the_most_specific_selection_plus_the_parents() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            &[
+                (
+                    "kiln.toml",
+                    "[repos.a]\npath = \"repos/a\"\n[repos.b]\npath = \"repos/b\"\npriority = 7\nmasters = []\n",
+                ),
+                ("layouts/all/namespace.toml", ""),
+                ("layouts/all/images/base/image.toml", ""),
+                ("layouts/only/namespace.toml", "repos = [\"b\"]\n"),
+                ("layouts/only/images/x/image.toml", ""),
+                ("layouts/only/images/none/image.toml", "repos = []\n"),
+                (
+                    "layouts/only/images/child/image.toml",
+                    "parent = \"only/x\"\nrepos = [\"a\"]\n",
+                ),
+                ("layouts/only/builders/bob/builder.toml", ""),
+            ],
+        );
+        let project = Project::load(tmp.path()).project;
+        let repos = |id: &str| {
+            project
+                .image_settings(id, &Overrides::default())
+                .unwrap()
+                .repos
+        };
+        assert_eq!(repos("all/base"), ["a", "b"], "kiln.toml's default: all");
+        assert_eq!(repos("only/x"), ["b"], "the namespace's");
+        assert!(repos("only/none").is_empty(), "the image's own, empty");
+        assert_eq!(repos("only/child"), ["a", "b"], "its own and its parent's");
+        assert_eq!(project.builder_settings("only/bob").unwrap().repos, ["b"]);
+        let settings = project.settings(&Overrides::default());
+        assert_eq!(
+            settings.repos[1],
+            Repository {
+                name: "b".into(),
+                path: tmp.path().join("repos/b"),
+                priority: 7,
+                masters: Vec::new(),
+            }
+        );
+        assert_eq!(settings.repos[0].priority, REPO_PRIORITY);
+        assert_eq!(settings.repos[0].masters, ["gentoo"]);
+    }
+}
