@@ -40,7 +40,7 @@ impl Repos {
     pub fn resolve(repos: &[Repository]) -> anyhow::Result<Repos> {
         let mut resolved = Vec::new();
         for repo in repos {
-            let mut inputs = plan::Inputs::new("repository", &repo.name);
+            let mut inputs = plan::InputDigest::new("repository", &repo.name);
             inputs.repository(&repo.name, &repo.path).map_err(|e| {
                 hinted(
                     format!(
@@ -70,7 +70,7 @@ impl Repos {
 
 impl Selected<'_> {
     /// Adds the repositories (entry and files) to an input digest.
-    pub fn digest(&self, inputs: &mut plan::Inputs) {
+    pub fn digest(&self, inputs: &mut plan::InputDigest) {
         for (repo, digest) in &self.0 {
             inputs
                 .part("repo", entry(repo).as_bytes())
@@ -125,7 +125,7 @@ mod tests {
 
     fn digest(dir: &Path) -> String {
         let repos = Repos::resolve(&[repo(dir)]).unwrap();
-        let mut inputs = plan::Inputs::new("image", "t/x");
+        let mut inputs = plan::InputDigest::new("image", "t/x");
         repos.select(&["local".into()]).digest(&mut inputs);
         inputs.finish()
     }
@@ -150,7 +150,7 @@ mod tests {
         std::fs::write(&ebuild, "EAPI=7\n").unwrap();
         assert_ne!(moded, digest(tmp.path()), "a content change did not");
         let none = Repos::resolve(&[repo(tmp.path())]).unwrap();
-        let mut inputs = plan::Inputs::new("image", "t/x");
+        let mut inputs = plan::InputDigest::new("image", "t/x");
         none.select(&[]).digest(&mut inputs);
         assert_ne!(inputs.finish(), first, "an image without the repository");
     }

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::run::{self, Container, log_file, prepare, tail};
+use super::run::{self, Container, prepare, tail};
 use super::state::{self, State, build_state};
 use super::{Ctx, Outcome, Status, accounts, hook, plan};
 use crate::error::{HintExt, hinted};
@@ -34,6 +34,23 @@ struct Job<'a> {
     digest: String,
 }
 
+/// Whether a step is a cache hit: its builder state was made from the
+/// same inputs and, for an image (`layout` is `Some`), the layout holds the
+/// image built from them (the input digest its manifest carries); and no
+/// `--force` asks for it again. Either one alone is not enough: a state
+/// without its image would leave the layout stale, an image without its
+/// state would leave its children nothing to build in.
+fn reusable(
+    digest: &str,
+    state: Option<&State>,
+    layout: Option<Option<&str>>,
+    forced: bool,
+) -> bool {
+    let kept = state.is_some_and(|s| s.digest == digest);
+    let in_layout = layout.is_none_or(|input| input == Some(digest));
+    kept && in_layout && !forced
+}
+
 impl Ctx<'_> {
     pub(super) fn step(&self, step: &Step) -> anyhow::Result<Outcome> {
         let start = Instant::now();
@@ -46,34 +63,25 @@ impl Ctx<'_> {
                 (job, Some((image, parent)))
             }
         };
-        let kept = self
-            .store
-            .get(&job.state_name)
-            .filter(|s| s.digest == job.digest);
-        let in_layout = match &image {
-            Some((image, _)) => self
-                .layout
-                .find(&image.reference)?
-                .is_some_and(|e| e.input.as_deref() == Some(&job.digest)),
-            None => true,
+        let state = self.store.get(&job.state_name);
+        let entry = match &image {
+            Some((image, _)) => self.layout.find(&image.reference)?,
+            None => None,
         };
+        let layout = image
+            .as_ref()
+            .map(|_| entry.as_ref().and_then(|e| e.input.as_deref()));
         let forced = self.options.force_all || (self.options.force && requested && image.is_some());
-        if kept.is_some() && in_layout && !forced {
-            if let Some((image, _)) = &image {
-                let entry = self.layout.find(&image.reference)?;
-                let entry = entry.context("image vanished from the layout")?;
+        if reusable(&job.digest, state.as_ref(), layout, forced) {
+            let (mut layers, mut size) = (None, None);
+            if let (Some((image, _)), Some(entry)) = (&image, &entry) {
                 self.layout
-                    .verify(&entry, &image.id, image.parent.as_deref())?;
+                    .verify(entry, &image.id, image.parent.as_deref())?;
+                let (count, top) = entry.layers();
+                (layers, size) = (Some(count), top);
             }
             self.printer
                 .status("Cached", format!("{} {node}", node.kind()));
-            let (layers, size) = match &image {
-                Some((image, _)) => {
-                    let (layers, size) = self.layers(&image.reference)?;
-                    (Some(layers), size)
-                }
-                None => (None, None),
-            };
             return Ok(Outcome {
                 node: node.clone(),
                 status: Status::Cached,
@@ -84,7 +92,7 @@ impl Ctx<'_> {
         }
         self.printer
             .status("Building", format!("{} {node}", node.kind()));
-        let scratch = self.settings.cache.join("work").join(&job.state_name);
+        let scratch = self.setup.settings.cache.work(&job.state_name);
         state::remove_tree(&scratch)?;
         let result = self.run_job(
             &job,
@@ -111,20 +119,6 @@ impl Ctx<'_> {
         })
     }
 
-    /// How many layers the image in the layout has, and its top layer's size.
-    fn layers(&self, reference: &str) -> anyhow::Result<(usize, Option<u64>)> {
-        let entry = self
-            .layout
-            .find(reference)?
-            .context("image vanished from the layout")?;
-        let manifest = self.layout.blob_json(&entry.digest)?;
-        let layers = manifest["layers"].as_array();
-        let top = layers
-            .and_then(|l| l.last())
-            .and_then(|l| l["size"].as_u64());
-        Ok((layers.map_or(0, Vec::len), top))
-    }
-
     fn builder_job<'a>(&self, node: &'a Node, id: &str) -> anyhow::Result<Job<'a>> {
         let builder = self
             .stack
@@ -137,10 +131,10 @@ impl Ctx<'_> {
             }
             None => self.base.clone(),
         };
-        let mut d = plan::Inputs::new("builder", id);
+        let mut d = plan::InputDigest::new("builder", id);
         d.tree("dir", &builder.dir)?;
         d.part("lower", lower.digest.as_bytes());
-        self.repos.select(&builder.repos).digest(&mut d);
+        self.setup.repos.select(&builder.repos).digest(&mut d);
         self.common_parts(&mut d);
         Ok(Job {
             node,
@@ -165,7 +159,7 @@ impl Ctx<'_> {
         let image = self
             .stack
             .project
-            .image_settings(id, self.overrides)
+            .image_settings(id, &self.setup.overrides)
             .with_context(|| format!("no image {id}"))?;
         let lower = match build_state(&image.build_container) {
             Some((name, what)) => self.state(&name, &what)?,
@@ -176,7 +170,7 @@ impl Ctx<'_> {
                 let parent = self
                     .stack
                     .project
-                    .image_settings(p, self.overrides)
+                    .image_settings(p, &self.setup.overrides)
                     .with_context(|| format!("no image {p}"))?;
                 let entry = self.layout.find(&parent.reference)?.ok_or_else(|| {
                     hinted(
@@ -196,7 +190,7 @@ impl Ctx<'_> {
             }
             None => (None, None, None),
         };
-        let mut d = plan::Inputs::new("image", id);
+        let mut d = plan::InputDigest::new("image", id);
         d.tree("dir", &image.dir)?;
         d.part(
             "settings",
@@ -215,7 +209,7 @@ impl Ctx<'_> {
             parent_manifest.as_deref().unwrap_or("scratch").as_bytes(),
         );
         d.part("lower", lower.digest.as_bytes());
-        self.repos.select(&image.repos).digest(&mut d);
+        self.setup.repos.select(&image.repos).digest(&mut d);
         self.common_parts(&mut d);
         let job = Job {
             node,
@@ -233,9 +227,9 @@ impl Ctx<'_> {
         Ok((job, image, parent_ref))
     }
 
-    fn common_parts(&self, d: &mut plan::Inputs) {
+    fn common_parts(&self, d: &mut plan::InputDigest) {
         d.part("pins", self.pins.as_bytes());
-        d.part("bob-core", self.bob_digest.as_bytes());
+        d.part("bob-core", self.setup.bob_digest.as_bytes());
         d.part(
             "SOURCE_DATE_EPOCH",
             std::env::var("SOURCE_DATE_EPOCH")
@@ -249,7 +243,7 @@ impl Ctx<'_> {
             hinted(
                 format!(
                     "the builder state of {what} ({name}) is not in {}",
-                    self.settings.cache.display()
+                    self.setup.settings.cache.root().display()
                 ),
                 format!("build {what} first"),
             )
@@ -264,12 +258,11 @@ impl Ctx<'_> {
         scratch: &Path,
     ) -> anyhow::Result<(Option<u64>, Option<usize>)> {
         let mut mounts = prepare(
-            &self.settings,
+            self.setup,
             &job.dir,
             scratch,
-            &self.bob_core,
             job.parent_out.clone(),
-            &self.repos.select(&job.repos),
+            &job.repos,
         )?;
         if let Some((_, Some(parent))) = image {
             let dir = scratch.join("parent-accounts");
@@ -277,7 +270,7 @@ impl Ctx<'_> {
             mounts.parent_accounts = Some(dir);
         }
         let (root, out) = (mounts.root.clone(), mounts.out.clone());
-        let log = log_file(&self.settings.cache, &job.state_name)?;
+        let log = self.setup.settings.cache.log(&job.state_name)?;
         let upper = scratch.join("upper");
         let container = Container {
             lowers: &job.lower.layers,
@@ -295,7 +288,7 @@ impl Ctx<'_> {
             log: &log,
             live: self.options.live,
             offline: self.options.offline,
-            mirrors: &self.mirrors,
+            mirrors: &self.setup.mirrors,
         };
         let code = container.run(self.rt, self.printer)?;
         if code != 0 {
@@ -323,8 +316,12 @@ impl Ctx<'_> {
                 image,
                 root: &root,
                 parent: parent.map(|p| (self.layout.dir.as_path(), p)),
-                cache: &self.settings.cache,
-                log: &log_file(&self.settings.cache, &format!("{}.test", job.state_name))?,
+                cache: &self.setup.settings.cache,
+                log: &self
+                    .setup
+                    .settings
+                    .cache
+                    .log(&format!("{}.test", job.state_name))?,
                 live: self.options.live,
             }
             .run(self.rt, self.printer)?;
@@ -338,16 +335,14 @@ impl Ctx<'_> {
                     self.layout.dir.display()
                 )
             })?;
-        let mut result = (None, None);
-        if let Some((image, _)) = image {
-            let (layers, size) = self.layers(&image.reference)?;
-            result = (size, Some(layers));
-            if let Some(text) = packages {
-                let dest = image.dir.join("PACKAGES.md");
-                if let Err(e) = fs::write(&dest, text) {
-                    self.printer
-                        .warn(format!("cannot write {}: {e}", dest.display()));
-                }
+        let result = written
+            .as_ref()
+            .map_or((None, None), |w| (Some(w.layer_size), Some(w.layers)));
+        if let (Some((image, _)), Some(text)) = (image, packages) {
+            let dest = image.dir.join("PACKAGES.md");
+            if let Err(e) = fs::write(&dest, text) {
+                self.printer
+                    .warn(format!("cannot write {}: {e}", dest.display()));
             }
         }
         // Only a build that got this far adds to the shared caches.
@@ -379,5 +374,38 @@ impl Ctx<'_> {
         }
         state.finish();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(digest: &str) -> State {
+        State {
+            digest: digest.into(),
+            layers: Vec::new(),
+            out: PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn a_step_is_reused_only_when_state_and_image_carry_its_inputs() {
+        let (d, other) = ("sha256:d", "sha256:o");
+        // a builder: its state alone decides
+        assert!(reusable(d, Some(&state(d)), None, false));
+        assert!(!reusable(d, Some(&state(other)), None, false));
+        assert!(!reusable(d, None, None, false));
+        // an image: state and layout entry both
+        assert!(reusable(d, Some(&state(d)), Some(Some(d)), false));
+        assert!(!reusable(d, Some(&state(d)), Some(Some(other)), false));
+        assert!(
+            !reusable(d, Some(&state(d)), Some(None), false),
+            "image not in the layout"
+        );
+        assert!(!reusable(d, None, Some(Some(d)), false), "state gone");
+        // forced: never
+        assert!(!reusable(d, Some(&state(d)), Some(Some(d)), true));
+        assert!(!reusable(d, Some(&state(d)), None, true));
     }
 }

@@ -22,6 +22,7 @@ use serde::Serialize;
 use super::files::{Compression, Level};
 use super::validate::parse_duration;
 use super::{Image, PROJECT_FILE, Project};
+use crate::cache::Cache;
 use crate::fetch::config::Sources;
 
 /// What the command line sets; it wins over every file.
@@ -38,7 +39,7 @@ pub struct ProjectSettings {
     /// The OCI image layout images are written to.
     pub layout: PathBuf,
     /// Downloads, binary packages, builder states.
-    pub cache: PathBuf,
+    pub cache: Cache,
     pub sources: Sources,
     /// kiln.toml's `[repos]`, by name.
     pub repos: Vec<Repository>,
@@ -165,7 +166,7 @@ impl Project {
         ProjectSettings {
             root: self.root.clone(),
             layout: self.root.join(layout),
-            cache: self.cache_dir(),
+            cache: self.cache(),
             sources: self.kiln.sources.clone(),
             repos: self
                 .kiln
@@ -220,18 +221,11 @@ impl Project {
         repos.into_iter().collect()
     }
 
-    /// KILN_CACHE_DIR, else kiln.toml's `cache`, else `$XDG_CACHE_HOME/kiln`.
-    fn cache_dir(&self) -> PathBuf {
-        let env = |var| {
-            std::env::var_os(var)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        env("KILN_CACHE_DIR")
-            .or_else(|| self.kiln.cache.as_ref().map(|c| self.root.join(c)))
-            .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("kiln")))
-            .or_else(|| env("HOME").map(|h| h.join(".cache/kiln")))
-            .unwrap_or_else(|| self.root.join(".kiln-cache"))
+    /// The cache [`Cache::locate`] finds with kiln.toml's `cache`, or
+    /// `.kiln-cache` in the project when no variable names one.
+    fn cache(&self) -> Cache {
+        let configured = self.kiln.cache.as_ref().map(|c| self.root.join(c));
+        Cache::locate(configured).unwrap_or_else(|| Cache::at(self.root.join(".kiln-cache")))
     }
 
     /// The levels that apply to an image of `ns`, least specific first.
