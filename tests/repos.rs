@@ -12,12 +12,12 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::build::{as_user, build, manifest, require_root, root_demo_project, user_demo_project};
+use crate::build::{as_user, build, manifest, root_demo_project, rootless_demo_project};
 use crate::layouts::check_fails_with;
 use crate::util::fetch::PythonServer;
 use crate::util::layouts::{stack, write};
 use crate::util::runtime::chown_r;
-use crate::util::{describe, kiln, require_env, run_ok, stderr};
+use crate::util::{describe, kiln, run_ok, stderr};
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -138,16 +138,9 @@ fn a_local_repository_is_emerged_from_and_an_edited_ebuild_rebuilds_exactly_its_
 
 #[test]
 fn a_local_repository_is_emerged_from_rootless() {
-    let (Some(world), Some(user)) = (
-        require_env("KILN_TEST_WORLD"),
-        require_env("KILN_TEST_USER_SUB"),
-    ) else {
+    let Some((_tmp, project, user)) = rootless_demo_project() else {
         return;
     };
-    if !require_root() {
-        return;
-    }
-    let (_tmp, project) = user_demo_project(&world, &user);
     add_local(&project);
     chown_r(&user, &project);
     let out = run_ok(as_user(&user, "build", &project).arg("local/motd"));
