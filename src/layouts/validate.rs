@@ -111,10 +111,10 @@ fn repository(project: &Project, name: &str, repo: &RepoToml, problems: &mut Vec
     let span = repo.path.span();
     let declared = format!("[repos.{name}]");
     if let Some(why) = repo_name_problem(name) {
-        problems.push(
-            src.error_at(find_span(src, &declared), format!("`{name}` is not a repository name: {why}"))
-                .with_hint("Portage's repository names are letters, digits, `_` and `-`, not starting with `-`"),
-        );
+        let message = format!("`{name}` is not a repository name: {why}");
+        problems.push(src.error_at(find_span(src, &declared), message).with_hint(
+            "Portage's repository names are letters, digits, `_` and `-`, not starting with `-`",
+        ));
     }
     let rel = Path::new(repo.path.get_ref());
     let path = project.root.join(rel);
@@ -480,5 +480,12 @@ mod tests {
             tag_problem("1.0.").unwrap(),
             "`1.0.` ends with `.`, not a letter or digit"
         );
+        assert_eq!(repo_name_problem("my_overlay-2"), None);
+        assert_eq!(
+            repo_name_problem("gentoo").unwrap(),
+            "`gentoo` is the snapshot's repository"
+        );
+        assert_eq!(repo_name_problem("-x").unwrap(), "it starts with `-`");
+        assert_eq!(repo_name_problem("a.b").unwrap(), "`.` is not allowed");
     }
 }
