@@ -5,7 +5,8 @@
 //! build.sh's `add_overlay`, as kubler's images do. Real emerge reads the
 //! repository where kiln mounts it; an edited ebuild rebuilds exactly the
 //! images that use it; `kiln fetch --to` carries the distfiles of its
-//! packages; `kiln check` names a repository that is not one.
+//! packages, and an offline build from that mirror emerges them; root and
+//! rootless; `kiln check` names a repository that is not one.
 
 use std::fs;
 use std::io::Read;
@@ -189,7 +190,7 @@ fn hi_src(project: &Path, distfiles: &Path) -> PathBuf {
 }
 
 #[test]
-fn fetch_to_carries_the_distfiles_of_a_local_repositorys_packages() {
+fn fetch_to_carries_a_local_repositorys_distfiles_to_an_offline_build() {
     let Some((tmp, project, world)) = root_demo_project() else {
         return;
     };
@@ -220,19 +221,15 @@ fn fetch_to_carries_the_distfiles_of_a_local_repositorys_packages() {
             ("layouts/local/images/hi-src/README.md", "# hi-src\n"),
         ],
     );
-    let server = PythonServer::start(&served);
+    let mut server = PythonServer::start(&served);
     let toml = project.join("kiln.toml");
-    let text = fs::read_to_string(&toml).unwrap();
-    let mirrors = text
-        .lines()
-        .find(|l| l.starts_with("mirrors = "))
-        .unwrap()
-        .to_string();
-    fs::write(
-        &toml,
-        text.replace(&mirrors, &format!("mirrors = [\"{}\"]", server.url)),
-    )
-    .unwrap();
+    let mirror_is = |url: &str| {
+        let text = fs::read_to_string(&toml).unwrap();
+        let line = text.lines().find(|l| l.starts_with("mirrors = ")).unwrap();
+        let text = text.replace(line, &format!("mirrors = [\"{url}\"]"));
+        fs::write(&toml, text).unwrap();
+    };
+    mirror_is(&server.url);
 
     let usb = tmp.path().join("usb");
     let out = run_ok(
@@ -252,6 +249,27 @@ fn fetch_to_carries_the_distfiles_of_a_local_repositorys_packages() {
         Some(fs::read(&tarball).unwrap()),
         "the exported mirror lacks ::local's distfile: {}",
         describe(&out)
+    );
+
+    // Air-gapped: no server, an empty cache, the carried dir the only
+    // mirror; the repository came with the project.
+    server.stop();
+    fs::remove_dir_all(project.join(".cache")).unwrap();
+    mirror_is(&format!("file://{}", usb.display()));
+    let out = run_ok(&mut build(&project, &["local/hi-src", "--offline"]));
+    assert!(
+        stderr(&out).contains("Built image local/hi-src in"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        top_file(
+            &project.join("oci"),
+            "local/hi-src:latest",
+            "usr/share/hi-src/hi.txt"
+        )
+        .as_deref(),
+        Some(&b"hi from a tarball of ::local\n"[..]),
     );
 }
 
