@@ -367,6 +367,19 @@ fn build_demo_stack_end_to_end_then_cache_rebuild_one_leaf_and_fail_cleanly() {
     );
 }
 
+/// As root, with the test world and the test user with a subuid range: a
+/// temp dir holding the demo `project/` owned by that user, as
+/// [`user_demo_project`] makes it, and the user's name; `None` when skipped.
+pub(crate) fn rootless_demo_project() -> Option<(tempfile::TempDir, PathBuf, String)> {
+    let world = require_env("KILN_TEST_WORLD")?;
+    let user = require_env("KILN_TEST_USER_SUB")?;
+    if !require_root() {
+        return None;
+    }
+    let (tmp, project) = user_demo_project(&world, &user);
+    Some((tmp, project, user))
+}
+
 /// A temp dir owned by `user` holding `project/` (layouts/demo, bob-core)
 /// on the user's own copy of the world's mirror and keys (the world lives in
 /// root's home).

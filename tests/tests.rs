@@ -17,6 +17,7 @@ mod layouts;
 mod oci;
 mod oci_stress;
 mod offline;
+mod repos;
 mod repro;
 mod runtime;
 mod slim;

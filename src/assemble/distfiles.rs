@@ -3,8 +3,10 @@
 //! build.sh hooks, then `emerge --fetchonly` of its packages) in a throwaway container over
 //! the builder state it would build in, so Portage itself picks the source
 //! tarballs for the USE flags the image asks for and verifies them against
-//! the Manifests. Like a build, the container has no network: kiln's
-//! download service fetches for it (download.rs). The files land in the
+//! the Manifests, with the project's repositories the image uses mounted
+//! as in its build (repos.rs), so their packages' distfiles come too. Like
+//! a build, the container has no network: kiln's download service fetches
+//! for it (download.rs). The files land in the
 //! shared distfiles cache when the container succeeded, and `--to` copies
 //! them into the mirror dir, so `kiln build --offline` on an air-gapped
 //! machine finds them there.
@@ -33,6 +35,8 @@ struct Fetch {
     lower: Option<State>,
     /// The builder state it would make.
     name: String,
+    /// The names of the project's repositories it uses.
+    repos: Vec<String>,
 }
 
 /// Downloads the distfiles of every image in `steps` into the cache's
@@ -58,6 +62,7 @@ pub fn fetch(
             keep,
             lower,
             name,
+            repos,
         } = match &step.node {
             Node::Image(_) => {
                 let image = stack
@@ -72,6 +77,7 @@ pub fn fetch(
                     builder_packages: Vec::new(),
                     keep: image.keep,
                     name: state::image_state(id),
+                    repos: image.repos,
                 }
             }
             Node::Builder(_) => {
@@ -88,6 +94,7 @@ pub fn fetch(
                     builder_packages: builder.packages,
                     keep: Vec::new(),
                     name: state::builder_state(id),
+                    repos: builder.repos,
                 }
             }
         };
@@ -103,7 +110,7 @@ pub fn fetch(
             format!("distfiles of {} {id}", step.node.kind()),
         );
         let result = (|| {
-            let mounts = prepare(setup, &dir, &scratch, None)?;
+            let mounts = prepare(setup, &dir, &scratch, None, &repos)?;
             let log = settings.cache.log(&name)?;
             let container = Container {
                 lowers: &lower.layers,

@@ -17,6 +17,7 @@ pub mod hook;
 pub mod inputs;
 pub mod plan;
 mod progress;
+pub mod repos;
 pub mod run;
 pub mod state;
 mod step;
@@ -84,6 +85,8 @@ pub struct Setup {
     /// releases/ and snapshots/); local mirrors' distfiles are copied into
     /// the cache instead (inputs.rs).
     pub mirrors: Vec<String>,
+    /// kiln.toml's ebuild repositories, each hashed once.
+    pub repos: repos::Repos,
 }
 
 impl Setup {
@@ -105,6 +108,7 @@ impl Setup {
             })
             .collect();
         Ok(Setup {
+            repos: repos::Repos::resolve(&settings.repos)?,
             overrides,
             bob_core,
             bob_digest: bob.finish(),

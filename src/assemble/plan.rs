@@ -42,14 +42,32 @@ impl InputDigest {
     }
 
     /// Every file under `dir` (paths, modes, contents, link targets), in
-    /// name order.
+    /// name order; not the files the build writes there.
     pub fn tree(&mut self, name: &str, dir: &Path) -> std::io::Result<&mut Self> {
         self.part("tree", name.as_bytes());
-        self.walk(dir, dir)?;
+        self.walk(dir, dir, &|rel, top| top && GENERATED.contains(&rel))?;
         Ok(self)
     }
 
-    fn walk(&mut self, base: &Path, dir: &Path) -> std::io::Result<()> {
+    /// Every file of an ebuild repository, as [`Inputs::tree`], but for
+    /// the `.git` dirs: Portage never reads them, and a `git fetch` must
+    /// not rebuild the images.
+    pub fn repository(&mut self, name: &str, dir: &Path) -> std::io::Result<&mut Self> {
+        self.part("repository", name.as_bytes());
+        self.walk(dir, dir, &|rel, _| {
+            Path::new(rel).file_name().is_some_and(|n| n == ".git")
+        })?;
+        Ok(self)
+    }
+
+    /// `skip`: whether to leave out a path (relative to `base`), told
+    /// whether it is in `base` itself.
+    fn walk(
+        &mut self,
+        base: &Path,
+        dir: &Path,
+        skip: &dyn Fn(&str, bool) -> bool,
+    ) -> std::io::Result<()> {
         let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
@@ -59,7 +77,7 @@ impl InputDigest {
                 .unwrap_or(&path)
                 .to_string_lossy()
                 .into_owned();
-            if dir == base && GENERATED.contains(&rel.as_str()) {
+            if skip(&rel, dir == base) {
                 continue;
             }
             let meta = fs::symlink_metadata(&path)?;
@@ -67,7 +85,7 @@ impl InputDigest {
             if meta.is_dir() {
                 self.part("dir", rel.as_bytes())
                     .part("mode", mode.as_bytes());
-                self.walk(base, &path)?;
+                self.walk(base, &path, skip)?;
             } else if meta.file_type().is_symlink() {
                 let target = fs::read_link(&path)?;
                 self.part("symlink", rel.as_bytes())

@@ -40,6 +40,9 @@ pub struct Mounts {
     /// The parent image's account files as its layers merge them
     /// (accounts.rs), read-only; build-root.sh starts the root's from them.
     pub parent_accounts: Option<PathBuf>,
+    /// The project's repositories the build uses and their repos.conf
+    /// (repos.rs), read-only.
+    pub repos: Vec<Bind>,
 }
 
 impl Mounts {
@@ -107,6 +110,7 @@ impl Container<'_> {
         if let Some(accounts) = &m.parent_accounts {
             binds.push(bind(accounts, "/kiln/parent-accounts", false));
         }
+        binds.extend(m.repos.iter().cloned());
         let job = &self.job;
         let mut env = vec![
             "HOME=/root".to_string(),
@@ -173,12 +177,14 @@ pub fn bind(host: &Path, container: &str, writable: bool) -> Bind {
 }
 
 /// A build's scratch dir: a copy of its files (with an empty build.sh if it
-/// has none), the empty root and the report dir, and the shared caches.
+/// has none), the empty root and the report dir, the shared caches, and the
+/// repos.conf of the repositories it uses (by name).
 pub(super) fn prepare(
     setup: &Setup,
     dir: &Path,
     scratch: &Path,
     parent_out: Option<PathBuf>,
+    repos: &[String],
 ) -> anyhow::Result<Mounts> {
     let (settings, cache) = (&setup.settings, &setup.settings.cache);
     // work/ is private: the build's root holds set-id files and owners the
@@ -208,6 +214,7 @@ pub(super) fn prepare(
         fetch: scratch.join("fetch"),
         parent_out,
         parent_accounts: None,
+        repos: setup.repos.select(repos).binds(scratch)?,
     };
     for dir in [&mounts.root, &mounts.out] {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

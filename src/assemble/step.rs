@@ -29,6 +29,8 @@ struct Job<'a> {
     builder_packages: Vec<String>,
     slim: Option<crate::layouts::Slim>,
     keep: Vec<String>,
+    /// The names of the project's repositories it uses.
+    repos: Vec<String>,
     digest: String,
 }
 
@@ -132,6 +134,7 @@ impl Ctx<'_> {
         let mut d = plan::InputDigest::new("builder", id);
         d.tree("dir", &builder.dir)?;
         d.part("lower", lower.digest.as_bytes());
+        self.setup.repos.select(&builder.repos).digest(&mut d);
         self.common_parts(&mut d);
         Ok(Job {
             node,
@@ -143,6 +146,7 @@ impl Ctx<'_> {
             builder_packages: builder.packages.clone(),
             slim: None,
             keep: Vec::new(),
+            repos: builder.repos,
             digest: d.finish(),
         })
     }
@@ -205,6 +209,7 @@ impl Ctx<'_> {
             parent_manifest.as_deref().unwrap_or("scratch").as_bytes(),
         );
         d.part("lower", lower.digest.as_bytes());
+        self.setup.repos.select(&image.repos).digest(&mut d);
         self.common_parts(&mut d);
         let job = Job {
             node,
@@ -216,6 +221,7 @@ impl Ctx<'_> {
             builder_packages: Vec::new(),
             slim: Some(image.slim.clone()),
             keep: image.keep.clone(),
+            repos: image.repos.clone(),
             digest: d.finish(),
         };
         Ok((job, image, parent_ref))
@@ -251,7 +257,13 @@ impl Ctx<'_> {
         image: Option<(&crate::layouts::ImageSettings, Option<&str>)>,
         scratch: &Path,
     ) -> anyhow::Result<(Option<u64>, Option<usize>)> {
-        let mut mounts = prepare(self.setup, &job.dir, scratch, job.parent_out.clone())?;
+        let mut mounts = prepare(
+            self.setup,
+            &job.dir,
+            scratch,
+            job.parent_out.clone(),
+            &job.repos,
+        )?;
         if let Some((_, Some(parent))) = image {
             let dir = scratch.join("parent-accounts");
             accounts::write_parents(&self.layout.dir, parent, &dir)?;

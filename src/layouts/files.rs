@@ -105,6 +105,9 @@ inheritable! {
         /// Where the stage3 and portage snapshot come from.
         #[serde(default)]
         pub sources: Sources,
+        /// The project's own ebuild repositories, by name (`[repos.NAME]`).
+        #[serde(default)]
+        pub repos: BTreeMap<String, RepoToml>,
     }
 }
 
@@ -117,6 +120,8 @@ inheritable! {
         pub owner: Option<Owner>,
         /// Prefix of the image refs instead of the namespace's name.
         pub registry: Option<Spanned<String>>,
+        /// The repositories of kiln.toml its images and builders use.
+        pub repos: Option<Vec<Spanned<String>>>,
     }
 }
 
@@ -145,6 +150,8 @@ inheritable! {
         pub healthcheck: Option<Healthcheck>,
         /// Script run in the built image; must exit 0.
         pub test: Option<Spanned<String>>,
+        /// The repositories of kiln.toml the image uses (its parent's too).
+        pub repos: Option<Vec<Spanned<String>>>,
     }
 }
 
@@ -158,6 +165,21 @@ pub struct BuilderToml {
     /// Portage atoms emerged into the builder itself.
     #[serde(default)]
     pub packages: Vec<Spanned<String>>,
+    /// The repositories of kiln.toml the builder uses.
+    pub repos: Option<Vec<Spanned<String>>>,
+}
+
+/// One `[repos.NAME]` of kiln.toml: an ebuild repository of the project,
+/// mounted read-only at `/var/db/repos/NAME` in the build containers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoToml {
+    /// The repository's directory, relative to the project root.
+    pub path: Spanned<String>,
+    /// repos.conf's `priority`; a higher one wins a version tie.
+    pub priority: Option<i32>,
+    /// repos.conf's `masters`: the repositories whose eclasses and profiles it uses.
+    pub masters: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]

@@ -4,15 +4,24 @@
 //! The build reads only these structs, never the files, so the precedence
 //! rules live in this one place. Maps (labels, env) merge key by key, `keep`
 //! adds up, every other key is taken from the most specific level that sets it.
+//!
+//! Ebuild repositories are declared once, in kiln.toml (`[repos.NAME]`: a
+//! path is the project's, like `layout` and `cache`), and used by images and
+//! builders: `repos` of image.toml or builder.toml, else of namespace.toml,
+//! else every declared one. An image also uses its parent images'
+//! repositories: it stands on their packages, and Portage resolving its
+//! dependencies (`kiln fetch` emerges them without package.provided) needs
+//! their ebuilds. So "the images that use a repository" are those that name
+//! it, or inherit it, and their children.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 use super::files::{Compression, Level};
 use super::validate::parse_duration;
-use super::{PROJECT_FILE, Project};
+use super::{Image, PROJECT_FILE, Project};
 use crate::cache::Cache;
 use crate::fetch::config::Sources;
 
@@ -32,7 +41,25 @@ pub struct ProjectSettings {
     /// Downloads, binary packages, builder states.
     pub cache: Cache,
     pub sources: Sources,
+    /// kiln.toml's `[repos]`, by name.
+    pub repos: Vec<Repository>,
 }
+
+/// An ebuild repository of kiln.toml, as the build containers' repos.conf
+/// names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Repository {
+    pub name: String,
+    /// The directory on the host (under the project root).
+    pub path: PathBuf,
+    pub priority: i32,
+    pub masters: Vec<String>,
+}
+
+/// The priority of a repository that sets none: above ::gentoo's (Portage
+/// gives it -1000) and above an overlay with none (0), so a package of the
+/// project's own repository wins a version tie.
+pub const REPO_PRIORITY: i32 = 50;
 
 /// Which container an image is built in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -107,6 +134,8 @@ pub struct ImageSettings {
     /// The hooks, when the image has a build.sh.
     pub build_sh: Option<PathBuf>,
     pub test: Option<PathBuf>,
+    /// The names of the repositories of kiln.toml the image uses, sorted.
+    pub repos: Vec<String>,
 }
 
 /// Everything the build needs to know about one builder.
@@ -123,6 +152,8 @@ pub struct BuilderSettings {
     pub build_sh: Option<PathBuf>,
     pub chost: Option<String>,
     pub arch: Option<String>,
+    /// The names of the repositories of kiln.toml the builder uses, sorted.
+    pub repos: Vec<String>,
 }
 
 impl Project {
@@ -137,7 +168,57 @@ impl Project {
             layout: self.root.join(layout),
             cache: self.cache(),
             sources: self.kiln.sources.clone(),
+            repos: self
+                .kiln
+                .repos
+                .iter()
+                .map(|(name, repo)| Repository {
+                    name: name.clone(),
+                    path: self.root.join(repo.path.get_ref()),
+                    priority: repo.priority.unwrap_or(REPO_PRIORITY),
+                    masters: repo
+                        .masters
+                        .clone()
+                        .unwrap_or_else(|| vec!["gentoo".to_string()]),
+                })
+                .collect(),
         }
+    }
+
+    /// The declared repositories an image or builder of `ns` selects: its
+    /// own `repos`, else its namespace's, else all of kiln.toml's. A name
+    /// kiln.toml does not declare is `kiln check`'s error, left out here.
+    fn selected_repos(
+        &self,
+        ns: &str,
+        own: Option<&Vec<toml::Spanned<String>>>,
+    ) -> BTreeSet<String> {
+        let namespace = self.namespaces.get(ns).and_then(|n| n.toml.repos.as_ref());
+        match own.or(namespace) {
+            Some(names) => names
+                .iter()
+                .map(|n| n.get_ref().clone())
+                .filter(|n| self.kiln.repos.contains_key(n))
+                .collect(),
+            None => self.kiln.repos.keys().cloned().collect(),
+        }
+    }
+
+    /// The repositories `image` uses: its own selection and its parent
+    /// images' (a cycle, the graph's error, ends the walk).
+    fn image_repos(&self, image: &Image) -> Vec<String> {
+        let mut repos = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut next = Some(image);
+        while let Some(image) = next.filter(|i| seen.insert(i.id.as_str())) {
+            repos.extend(self.selected_repos(&image.namespace, image.toml.repos.as_ref()));
+            next = image
+                .toml
+                .parent
+                .as_ref()
+                .and_then(|p| self.images.get(p.get_ref()));
+        }
+        repos.into_iter().collect()
     }
 
     /// The cache [`Cache::locate`] finds with kiln.toml's `cache`, or
@@ -267,6 +348,7 @@ impl Project {
             keep,
             build_sh: existing(image.dir.join("build.sh")),
             test: toml.test.as_ref().map(|t| image.dir.join(t.get_ref())),
+            repos: self.image_repos(image),
         })
     }
 
@@ -320,6 +402,10 @@ impl Project {
             build_sh: existing(builder.dir.join("build.sh")),
             chost: last(&|l| l.chost.cloned()),
             arch: last(&|l| l.arch.cloned()),
+            repos: self
+                .selected_repos(&builder.namespace, builder.toml.repos.as_ref())
+                .into_iter()
+                .collect(),
         })
     }
 
@@ -331,4 +417,65 @@ impl Project {
 
 fn existing(path: PathBuf) -> Option<PathBuf> {
     path.is_file().then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &std::path::Path, files: &[(&str, &str)]) {
+        for (path, text) in files {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+    }
+
+    #[test]
+    fn repositories_are_the_most_specific_selection_plus_the_parents() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            &[
+                (
+                    "kiln.toml",
+                    "[repos.a]\npath = \"repos/a\"\n[repos.b]\npath = \"repos/b\"\npriority = 7\nmasters = []\n",
+                ),
+                ("layouts/all/namespace.toml", ""),
+                ("layouts/all/images/base/image.toml", ""),
+                ("layouts/only/namespace.toml", "repos = [\"b\"]\n"),
+                ("layouts/only/images/x/image.toml", ""),
+                ("layouts/only/images/none/image.toml", "repos = []\n"),
+                (
+                    "layouts/only/images/child/image.toml",
+                    "parent = \"only/x\"\nrepos = [\"a\"]\n",
+                ),
+                ("layouts/only/builders/bob/builder.toml", ""),
+            ],
+        );
+        let project = Project::load(tmp.path()).project;
+        let repos = |id: &str| {
+            project
+                .image_settings(id, &Overrides::default())
+                .unwrap()
+                .repos
+        };
+        assert_eq!(repos("all/base"), ["a", "b"], "kiln.toml's default: all");
+        assert_eq!(repos("only/x"), ["b"], "the namespace's");
+        assert!(repos("only/none").is_empty(), "the image's own, empty");
+        assert_eq!(repos("only/child"), ["a", "b"], "its own and its parent's");
+        assert_eq!(project.builder_settings("only/bob").unwrap().repos, ["b"]);
+        let settings = project.settings(&Overrides::default());
+        assert_eq!(
+            settings.repos[1],
+            Repository {
+                name: "b".into(),
+                path: tmp.path().join("repos/b"),
+                priority: 7,
+                masters: Vec::new(),
+            }
+        );
+        assert_eq!(settings.repos[0].priority, REPO_PRIORITY);
+        assert_eq!(settings.repos[0].masters, ["gentoo"]);
+    }
 }

@@ -9,7 +9,7 @@ use std::path::{Component, Path};
 
 use toml::Spanned;
 
-use super::files::{Healthcheck, Level};
+use super::files::{Healthcheck, Level, RepoToml};
 use super::problem::{Problem, Source};
 use super::{Project, atom, is_valid_name, registry_problem};
 use crate::oci;
@@ -17,8 +17,12 @@ use crate::oci;
 pub(super) fn project(project: &Project, problems: &mut Vec<Problem>) {
     let kiln = &project.kiln_source;
     level(kiln, &project.kiln.level(), problems);
+    for (name, repo) in &project.kiln.repos {
+        repository(project, name, repo, problems);
+    }
     for ns in project.namespaces.values() {
         level(&ns.source, &ns.toml.level(), problems);
+        repo_names(project, &ns.source, ns.toml.repos.as_deref(), problems);
         if let Some(registry) = &ns.toml.registry
             && let Some((problem, hint)) = registry_problem(registry.get_ref())
         {
@@ -29,6 +33,7 @@ pub(super) fn project(project: &Project, problems: &mut Vec<Problem>) {
         let src = &image.source;
         let toml = &image.toml;
         level(src, &toml.level(), problems);
+        repo_names(project, src, toml.repos.as_deref(), problems);
         if let Some(parent) = &toml.parent
             && parent.get_ref() != "scratch"
         {
@@ -93,7 +98,168 @@ pub(super) fn project(project: &Project, problems: &mut Vec<Problem>) {
             );
         }
         packages(src, &builder.toml.packages, problems);
+        repo_names(project, src, builder.toml.repos.as_deref(), problems);
     }
+}
+
+/// One `[repos.NAME]` of kiln.toml: a name Portage takes, and a directory
+/// of the project that is an ebuild repository of that name. The project
+/// is what a user carries to an air-gapped machine (with `kiln fetch --to`'s
+/// mirror), so a repository out of it would be left behind.
+fn repository(project: &Project, name: &str, repo: &RepoToml, problems: &mut Vec<Problem>) {
+    let src = &project.kiln_source;
+    let span = repo.path.span();
+    let declared = format!("[repos.{name}]");
+    if let Some(why) = repo_name_problem(name) {
+        let message = format!("`{name}` is not a repository name: {why}");
+        problems.push(src.error_at(find_span(src, &declared), message).with_hint(
+            "Portage's repository names are letters, digits, `_` and `-`, not starting with `-`",
+        ));
+    }
+    let rel = Path::new(repo.path.get_ref());
+    let path = project.root.join(rel);
+    let shown = path.display();
+    let value = repo.path.get_ref();
+    let escapes = rel.is_absolute() || rel.components().any(|c| c == Component::ParentDir);
+    let problem = if escapes || outside(&path, &project.root) {
+        src.error_at(
+            span,
+            format!("the repository `{name}` (`{value}`) is outside the project"),
+        )
+        .with_hint(format!(
+            "copy it into the project (a git submodule will do) and name its path relative to {}: \
+                 the project is what a build reads and an air-gapped machine gets",
+            project.root.display()
+        ))
+    } else if !path.exists() {
+        src.error_at(
+            span,
+            format!("the repository `{name}` is missing: no {shown}"),
+        )
+        .with_hint(format!(
+            "create it there, or correct `path`: it is relative to the project root {}",
+            project.root.display()
+        ))
+    } else if !path.is_dir() {
+        src.error_at(
+            span,
+            format!("the repository `{name}` at {shown} is not a directory"),
+        )
+        .with_hint(
+            "`path` names the repository's directory (the one holding profiles/ and metadata/)",
+        )
+    } else {
+        match std::fs::read_to_string(path.join("profiles/repo_name")) {
+            Err(e) => src
+                .error_at(span, format!(
+                    "the repository `{name}` has no {}/profiles/repo_name ({}): it is no ebuild repository",
+                    shown,
+                    crate::error::io_phrase(&e)
+                ))
+                .with_hint(format!(
+                    "write `{name}` into {shown}/profiles/repo_name, and `masters = gentoo` into {shown}/metadata/layout.conf"
+                )),
+            Ok(text) if text.trim() != name => src
+                .error_at(span, format!(
+                    "{shown}/profiles/repo_name names the repository `{}`, but kiln.toml declares it as `{name}`",
+                    text.trim()
+                ))
+                .with_hint(format!(
+                    "declare it as [repos.{}], or write `{name}` into profiles/repo_name: Portage knows a repository by that file",
+                    text.trim()
+                )),
+            Ok(_) => match unreadable(&path) {
+                Some((file, mode)) => Problem::warning(
+                    &file,
+                    format!(
+                        "the repository `{name}` has a file others cannot read (mode {mode:04o}): \
+                         Portage reads ebuilds, eclasses and patches as its own user, not as you"
+                    ),
+                )
+                .with_hint(format!("make the repository readable: chmod -R a+rX {shown}")),
+                None => return,
+            },
+        }
+    };
+    problems.push(problem);
+}
+
+/// The first file (not under `.git`) of `dir` that others cannot read, or
+/// directory they cannot enter, with its mode: a umask of 077 makes them.
+fn unreadable(dir: &Path) -> Option<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let top = std::fs::metadata(dir).ok()?.permissions().mode() & 0o7777;
+    if top & 0o005 != 0o005 {
+        return Some((dir.to_path_buf(), top));
+    }
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).ok()?.flatten() {
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue;
+            };
+            let mode = meta.permissions().mode() & 0o7777;
+            let needed = if meta.is_dir() { 0o005 } else { 0o004 };
+            if meta.file_type().is_symlink() || entry.file_name() == ".git" {
+                continue;
+            }
+            if mode & needed != needed {
+                return Some((entry.path(), mode));
+            }
+            if meta.is_dir() {
+                todo.push(entry.path());
+            }
+        }
+    }
+    None
+}
+
+/// Why `name` cannot name an ebuild repository (PMS: letters, digits, `_`
+/// and `-`, no leading `-`), or that it is the snapshot's own.
+fn repo_name_problem(name: &str) -> Option<String> {
+    if name == "gentoo" {
+        return Some("`gentoo` is the snapshot's repository".into());
+    }
+    if name.starts_with('-') {
+        return Some("it starts with `-`".into());
+    }
+    name.chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "_-".contains(*c)))
+        .map(|c| format!("`{c}` is not allowed"))
+}
+
+/// `repos` of a namespace, image or builder: names kiln.toml declares.
+fn repo_names(
+    project: &Project,
+    src: &Source,
+    names: Option<&[Spanned<String>]>,
+    problems: &mut Vec<Problem>,
+) {
+    for name in names.unwrap_or_default() {
+        let declared = project.kiln.repos.keys().map(String::as_str);
+        if project.kiln.repos.contains_key(name.get_ref()) {
+            continue;
+        }
+        let problem = src.error_at(
+            name.span(),
+            format!("`{}` is not a repository of kiln.toml", name.get_ref()),
+        );
+        problems.push(match super::problem::closest(name.get_ref(), declared) {
+            Some(best) => problem.with_hint(format!("did you mean `{best}`?")),
+            None => problem.with_hint(format!(
+                "declare it in kiln.toml: [repos.{}] with path = \"its directory in the project\"",
+                name.get_ref()
+            )),
+        });
+    }
+}
+
+/// Whether `path`, which exists, resolves (links followed) out of `root`.
+fn outside(path: &Path, root: &Path) -> bool {
+    let (Ok(p), Ok(root)) = (path.canonicalize(), root.canonicalize()) else {
+        return false;
+    };
+    !p.starts_with(root)
 }
 
 /// `test`: a script of the image's own directory. It is read on the host
@@ -109,12 +275,6 @@ fn test_script(
     let rel = Path::new(test.get_ref());
     let path = dir.join(rel);
     let escapes = rel.is_absolute() || rel.components().any(|c| c == Component::ParentDir);
-    let outside = |p: &Path| {
-        let (Ok(p), Ok(root)) = (p.canonicalize(), root.canonicalize()) else {
-            return false;
-        };
-        !p.starts_with(root)
-    };
     let problem = if escapes {
         src.error_at(
             test.span(),
@@ -133,7 +293,7 @@ fn test_script(
             format!("the test script `{}` is missing", test.get_ref()),
         )
         .with_hint("add it beside image.toml, or remove `test`")
-    } else if outside(&path) {
+    } else if outside(&path, root) {
         src.error_at(
             test.span(),
             format!(
@@ -320,5 +480,12 @@ mod tests {
             tag_problem("1.0.").unwrap(),
             "`1.0.` ends with `.`, not a letter or digit"
         );
+        assert_eq!(repo_name_problem("my_overlay-2"), None);
+        assert_eq!(
+            repo_name_problem("gentoo").unwrap(),
+            "`gentoo` is the snapshot's repository"
+        );
+        assert_eq!(repo_name_problem("-x").unwrap(), "it starts with `-`");
+        assert_eq!(repo_name_problem("a.b").unwrap(), "`.` is not allowed");
     }
 }

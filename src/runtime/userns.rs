@@ -181,8 +181,7 @@ impl UserNs {
         match entries {
             (Some(u), Some(g)) if in_initial => {
                 for tool in ["newuidmap", "newgidmap"] {
-                    probe::idmap_tool(tool)
-                        .map_err(Error::IdMapTool)?;
+                    probe::idmap_tool(tool).map_err(Error::IdMapTool)?;
                 }
                 ns.mode = Mode::Subuid;
                 ns.uid_map.push(IdRange {
