@@ -1,5 +1,5 @@
 # What build-root.sh writes after emerge: failure reports, package lists,
-# PACKAGES.md, sbom.json, and the slimming of the image's root.
+# PACKAGES.md, packages.json, and the slimming of the image's root.
 # shellcheck shell=bash
 
 # bob_emerge_failed LOG RC: name the package, the phase and the last lines of
@@ -81,8 +81,11 @@ bob_write_reports() {
     echo
     echo "Total before slimming: $(numfmt --to=iec-i --suffix=B "$total")"
   } >"$_OUT/PACKAGES.md"
-  python3 - "$_EMERGE_ROOT/var/db/pkg" "$_OUT/sbom.json" <<'PY'
-import json, os, sys
+  # What Portage knows of each package, for kiln's SBOMs (src/sbom/): the
+  # vdb's keys, the distfiles the build used (A, from its environment) with
+  # their size and SHA512 from the ebuild repository's Manifest.
+  python3 - "$_EMERGE_ROOT/var/db/pkg" "$_OUT/packages.json" <<'PY'
+import bz2, json, os, re, shlex, sys
 vdb, out = sys.argv[1], sys.argv[2]
 def read(d, name):
     try:
@@ -90,23 +93,57 @@ def read(d, name):
             return f.read().strip()
     except FileNotFoundError:
         return ""
+def env_var(d, name):
+    try:
+        with bz2.open(os.path.join(d, "environment.bz2"), "rt", errors="replace") as f:
+            for line in f:
+                m = re.match(r"declare -[-a-zA-Z]* %s=(.*)$" % name, line)
+                if m:
+                    return " ".join(shlex.split(m.group(1)))
+    except (FileNotFoundError, ValueError):
+        pass
+    return ""
+def repo_dir(name):
+    try:
+        import portage
+        return portage.settings.repositories[name].location
+    except Exception:
+        return os.path.join("/var/db/repos", name)
+def manifest(repo, cat, pn):
+    dist = {}
+    try:
+        with open(os.path.join(repo_dir(repo), cat, pn, "Manifest"), encoding="utf-8") as f:
+            for line in f:
+                p = line.split()
+                if len(p) >= 3 and p[0] == "DIST":
+                    sums = dict(zip(p[3::2], p[4::2]))
+                    dist[p[1]] = {"name": p[1], "size": int(p[2]), "sha512": sums.get("SHA512", "")}
+    except FileNotFoundError:
+        pass
+    return dist
 pkgs = []
 for cat in sorted(os.listdir(vdb)) if os.path.isdir(vdb) else []:
     for pf in sorted(os.listdir(os.path.join(vdb, cat))):
         d = os.path.join(vdb, cat, pf)
         use = set(read(d, "USE").split())
-        iuse = [f.lstrip("+-") for f in read(d, "IUSE").split()]
+        iuse = sorted({f.lstrip("+-") for f in read(d, "IUSE").split()})
+        m = re.match(r"^(.+)-([0-9][^-]*(-r[0-9]+)?)$", pf)
+        pn, pvr = (m.group(1), m.group(2)) if m else (pf, "")
+        repo = read(d, "repository")
+        known = manifest(repo, cat, pn)
+        distfiles = [known.get(a, {"name": a, "size": 0, "sha512": ""}) for a in sorted(set(env_var(d, "A").split()))]
         pkgs.append({
-            "category": cat,
-            "pf": pf,
+            "category": cat, "pf": pf, "pn": pn, "pvr": pvr,
             "slot": read(d, "SLOT"),
             "use": sorted(f for f in iuse if f in use),
             "use_disabled": sorted(f for f in iuse if f not in use),
             "license": read(d, "LICENSE"),
             "homepage": read(d, "HOMEPAGE"),
             "description": read(d, "DESCRIPTION"),
-            "repository": read(d, "repository"),
+            "repository": repo,
             "size": int(read(d, "SIZE") or 0),
+            "chost": read(d, "CHOST"), "cflags": read(d, "CFLAGS"),
+            "distfiles": distfiles,
         })
 with open(out, "w", encoding="utf-8") as f:
     json.dump({"packages": pkgs}, f, indent=1, sort_keys=True)
@@ -165,7 +202,7 @@ bob_slim() {
   fi
   if [ "$_keep_vdb" != true ]; then
     # Portage's database of the root: volatile (BUILD_TIME, COUNTER), and
-    # its content is in package.installed and sbom.json
+    # its content is in package.installed and packages.json
     rm -rf "$root"/var/db/pkg "$root"/var/cache/edb "$root"/var/lib/portage
     removed+=("package database")
   else

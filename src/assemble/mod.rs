@@ -10,6 +10,7 @@
 //! layout nor any builder state.
 
 pub mod accounts;
+mod annotate;
 mod caches;
 pub mod distfiles;
 mod download;
@@ -74,6 +75,10 @@ struct Ctx<'a> {
     layout: Layout,
     base: State,
     pins: String,
+    /// SOURCE_DATE_EPOCH of every step (epoch.rs).
+    epoch: i64,
+    /// The project's git checkout, for the manifests' annotations.
+    git: Option<annotate::Git>,
     bob_core: PathBuf,
     bob_digest: String,
     options: &'a Options,
@@ -106,6 +111,16 @@ pub fn build(
     )?;
     let store = Store::open(&settings.cache)?;
     let base = store.base(&inputs, printer)?;
+    let repos = base.layers.first().map(|l| l.join("var/db/repos"));
+    let epoch = crate::epoch::resolve(&repos.unwrap_or_default())?;
+    printer.verbose(format!(
+        "build time (SOURCE_DATE_EPOCH): {} from {}",
+        epoch.secs,
+        match epoch.source {
+            crate::epoch::Source::User => "the environment",
+            crate::epoch::Source::Snapshot => "the pinned snapshot's timestamp",
+        }
+    ));
     let layout = Layout::open(&settings.layout)?;
     let ctx = Ctx {
         mirrors: gentoo_mirrors(&settings.sources),
@@ -115,6 +130,8 @@ pub fn build(
         layout,
         base,
         pins: inputs.pins,
+        epoch: epoch.secs,
+        git: annotate::Git::read(&settings.root),
         bob_core,
         bob_digest: bob.finish(),
         settings,

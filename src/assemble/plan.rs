@@ -19,7 +19,7 @@ use sha2::{Digest as _, Sha256};
 pub const ANNOTATION: &str = "dev.kiln.input-digest";
 
 /// Files the build itself writes into an image's directory.
-const GENERATED: &[&str] = &["PACKAGES.md"];
+const GENERATED: &[&str] = &["PACKAGES.md", crate::sbom::SPDX_FILE];
 
 /// Feeds named parts into one digest; every part is length-prefixed so no two
 /// different inputs hash alike.

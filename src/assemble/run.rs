@@ -64,6 +64,8 @@ pub struct Job<'a> {
     pub jobs: usize,
     /// Only download the distfiles the build would need (`kiln fetch`).
     pub fetch_only: bool,
+    /// SOURCE_DATE_EPOCH for the build (epoch.rs); `None` when only fetching.
+    pub epoch: Option<i64>,
 }
 
 pub struct Container<'a> {
@@ -125,8 +127,8 @@ impl Container<'_> {
         if !self.mirrors.is_empty() {
             env.push(format!("GENTOO_MIRRORS={}", self.mirrors.join(" ")));
         }
-        if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
-            env.push(format!("SOURCE_DATE_EPOCH={epoch}"));
+        if let Some(epoch) = job.epoch {
+            env.push(format!("{}={epoch}", crate::epoch::VAR));
         }
         let opts = RunOptions {
             layers: self.lowers.iter().rev().cloned().collect(),
