@@ -83,10 +83,23 @@ bob_write_reports() {
   } >"$_OUT/PACKAGES.md"
   # What Portage knows of each package, for kiln's SBOMs (src/sbom/): the
   # vdb's keys, the distfiles the build used (A, from its environment) with
-  # their size and SHA512 from the ebuild repository's Manifest.
-  python3 - "$_EMERGE_ROOT/var/db/pkg" "$_OUT/packages.json" <<'PY'
+  # their size and SHA512 from the ebuild repository's Manifest; and the
+  # make.conf and package.* files in force, for the provenance.
+  python3 - "$_EMERGE_ROOT/var/db/pkg" "$_OUT/packages.json" "$_PORTAGE_ETC" <<'PY'
 import bz2, json, os, re, shlex, sys
-vdb, out = sys.argv[1], sys.argv[2]
+vdb, out, etc = sys.argv[1], sys.argv[2], sys.argv[3]
+def settings():
+    found = {}
+    for top in sorted(os.listdir(etc)) if os.path.isdir(etc) else []:
+        if top != "make.conf" and not top.startswith("package."):
+            continue
+        path = os.path.join(etc, top)
+        files = [path] if os.path.isfile(path) else sorted(
+            os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs)
+        for f in files:
+            with open(f, encoding="utf-8", errors="replace") as fh:
+                found[os.path.relpath(f, etc)] = fh.read()
+    return found
 def read(d, name):
     try:
         with open(os.path.join(d, name), encoding="utf-8", errors="replace") as f:
@@ -146,7 +159,7 @@ for cat in sorted(os.listdir(vdb)) if os.path.isdir(vdb) else []:
             "distfiles": distfiles,
         })
 with open(out, "w", encoding="utf-8") as f:
-    json.dump({"packages": pkgs}, f, indent=1, sort_keys=True)
+    json.dump({"packages": pkgs, "portage": settings()}, f, indent=1, sort_keys=True)
     f.write("\n")
 PY
 }

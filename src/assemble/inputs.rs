@@ -21,6 +21,8 @@ pub struct Inputs {
     pub snapshot: PathBuf,
     /// The kiln.lock pins (path, size, SHA512 of both): part of every input digest.
     pub pins: String,
+    /// The same pins, for the images' provenance.
+    pub lock: fetch::Lock,
 }
 
 pub fn resolve(
@@ -46,6 +48,7 @@ pub fn resolve(
         stage3: inputs.stage3,
         snapshot: inputs.snapshot,
         pins,
+        lock: inputs.lock,
     })
 }
 

@@ -75,6 +75,7 @@ struct Ctx<'a> {
     layout: Layout,
     base: State,
     pins: String,
+    lock: crate::fetch::Lock,
     /// SOURCE_DATE_EPOCH of every step (epoch.rs).
     epoch: i64,
     /// The project's git checkout, for the manifests' annotations.
@@ -130,6 +131,7 @@ pub fn build(
         layout,
         base,
         pins: inputs.pins,
+        lock: inputs.lock,
         epoch: epoch.secs,
         git: annotate::Git::read(&settings.root),
         bob_core,

@@ -403,14 +403,50 @@ impl Ctx<'_> {
             manifest_digest: &written.manifest_digest,
             created: self.epoch,
         };
-        let documents = vec![(
-            sbom::SPDX_FILE,
-            crate::oci::Attachment {
-                artifact_type: sbom::SPDX_MEDIA_TYPE.to_string(),
-                bytes: sbom::spdx(&inventory, &subject),
-                created: self.epoch,
-            },
-        )];
+        let files = plan::Inputs::files(&image.dir)
+            .with_context(|| format!("cannot read {}", image.dir.display()))?;
+        let dir = image
+            .dir
+            .strip_prefix(&self.settings.root)
+            .unwrap_or(&image.dir);
+        let build = sbom::Build {
+            lock: &self.lock,
+            bob_core: &self.bob_digest,
+            files: &files,
+            dir: &dir.to_string_lossy(),
+            parent: facts.parent,
+            image: &image.id,
+            packages: &image.packages,
+            input_digest: &job.digest,
+        };
+        let documents = [
+            (
+                sbom::SPDX_FILE,
+                sbom::SPDX_MEDIA_TYPE,
+                sbom::spdx(&inventory, &subject),
+            ),
+            (
+                sbom::CYCLONEDX_FILE,
+                sbom::CYCLONEDX_MEDIA_TYPE,
+                sbom::cyclonedx(&inventory, &subject),
+            ),
+            (
+                sbom::PROVENANCE_FILE,
+                sbom::PROVENANCE_MEDIA_TYPE,
+                sbom::provenance(&inventory, &subject, &build),
+            ),
+        ];
+        let documents = documents
+            .into_iter()
+            .map(|(file, kind, bytes)| {
+                let a = crate::oci::Attachment {
+                    artifact_type: kind.to_string(),
+                    bytes,
+                    created: self.epoch,
+                };
+                (file, a)
+            })
+            .collect();
         Ok((written, documents))
     }
 

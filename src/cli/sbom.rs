@@ -1,5 +1,6 @@
 //! `kiln sbom`: print a document attached to an image of an OCI layout
-//! (its SPDX SBOM), as `kiln build` attached it (docs/sbom.md). It reads
+//! (its SPDX or CycloneDX SBOM, or its provenance), as `kiln build`
+//! attached it (docs/sbom.md). It reads
 //! the layout only, so it works on a layout copied to another machine.
 
 use std::path::PathBuf;
@@ -14,7 +15,9 @@ use crate::sbom;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   kiln sbom demo/hello:latest --layout oci
-  kiln sbom demo/hello:latest --layout oci | jq '.packages[].name'")]
+  kiln sbom demo/hello:latest --layout oci | jq '.packages[].name'
+  kiln sbom demo/hello:latest --layout oci --format cyclonedx
+  kiln sbom demo/hello:latest --layout oci --format provenance")]
 pub struct Args {
     /// The image's ref in the layout.
     #[arg(value_name = "REF")]
@@ -31,12 +34,18 @@ pub struct Args {
 pub enum Format {
     /// SPDX 2.3 JSON.
     Spdx,
+    /// CycloneDX 1.6 JSON.
+    Cyclonedx,
+    /// An in-toto statement with a SLSA v1 provenance predicate.
+    Provenance,
 }
 
 impl Format {
     fn artifact_type(self) -> &'static str {
         match self {
             Format::Spdx => sbom::SPDX_MEDIA_TYPE,
+            Format::Cyclonedx => sbom::CYCLONEDX_MEDIA_TYPE,
+            Format::Provenance => sbom::PROVENANCE_MEDIA_TYPE,
         }
     }
 }

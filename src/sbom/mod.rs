@@ -1,6 +1,7 @@
-//! sbom: what is in an image and under which licences, as the documents
-//! scanners and auditors read (SPDX 2.3 JSON), made from what Portage knows
-//! of each package.
+//! sbom: what is in an image and under which licences, and how it was
+//! made, as the documents scanners, auditors and verifiers read (SPDX 2.3
+//! and CycloneDX 1.6 JSON, an in-toto statement with SLSA provenance),
+//! made from what Portage knows of each package.
 //!
 //! Why kiln makes them itself: a scanner that reads the image finds nothing
 //! (bob-core removes Portage's database, whose volatile files would break
@@ -13,12 +14,17 @@
 //! renders the documents, deterministic bytes for the same build. `oci`
 //! attaches them to the image's manifest; docs/sbom.md says what is where.
 
+mod cyclonedx;
 mod license;
+mod provenance;
 mod spdx;
 
+pub use cyclonedx::{CYCLONEDX_FILE, CYCLONEDX_MEDIA_TYPE, cyclonedx};
 pub use license::expression;
+pub use provenance::{BUILD_TYPE, Build, PROVENANCE_FILE, PROVENANCE_MEDIA_TYPE, provenance};
 pub use spdx::{SPDX_FILE, SPDX_MEDIA_TYPE, spdx};
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -88,6 +94,10 @@ pub struct Layer {
     pub digest: String,
     pub diff_id: String,
     pub packages: Vec<Package>,
+    /// The make.conf and package.* files the layer's build had in force,
+    /// by their path under /etc/portage.
+    #[serde(default)]
+    pub portage: BTreeMap<String, String>,
 }
 
 /// Every layer of an image, bottom first.
@@ -99,6 +109,8 @@ pub struct Inventory {
 #[derive(Deserialize)]
 struct PackagesFile {
     packages: Vec<Package>,
+    #[serde(default)]
+    portage: BTreeMap<String, String>,
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
@@ -127,6 +139,7 @@ impl Inventory {
             digest: String::new(),
             diff_id: String::new(),
             packages: own.packages,
+            portage: own.portage,
         });
         Ok(inventory)
     }

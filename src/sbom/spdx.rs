@@ -182,7 +182,7 @@ pub fn spdx(inventory: &Inventory, subject: &Subject<'_>) -> Vec<u8> {
 
 /// The image's package URL: type `oci`, the repository's last path
 /// component as the name, the manifest digest as the version.
-fn oci_purl(subject: &Subject<'_>) -> String {
+pub(super) fn oci_purl(subject: &Subject<'_>) -> String {
     let repo = subject
         .reference
         .rsplit_once(':')
