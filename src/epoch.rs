@@ -60,10 +60,12 @@ pub fn from_env() -> Result<Option<i64>, Error> {
     }
 }
 
-/// The build's time: the user's SOURCE_DATE_EPOCH, else the timestamp of
-/// the snapshot unpacked in `repos` (a builder state's `var/db/repos`).
-pub fn resolve(repos: &Path) -> Result<Epoch, Error> {
-    if let Some(secs) = from_env()? {
+/// The build's time: the user's SOURCE_DATE_EPOCH (`user`, from
+/// [`from_env`], read before any work so a bad value changes nothing),
+/// else the timestamp of the snapshot unpacked in `repos` (a builder
+/// state's `var/db/repos`).
+pub fn resolve(user: Option<i64>, repos: &Path) -> Result<Epoch, Error> {
+    if let Some(secs) = user {
         return Ok(Epoch {
             secs,
             source: Source::User,

@@ -19,4 +19,5 @@ mod oci_stress;
 mod offline;
 mod repro;
 mod runtime;
+mod sbom;
 mod slim;

@@ -98,6 +98,7 @@ pub fn build(
     rt: &Runtime,
     printer: &Printer,
 ) -> anyhow::Result<Vec<Outcome>> {
+    let user_epoch = crate::epoch::from_env()?;
     let settings = stack.project.settings(overrides);
     let bob_core = find_bob_core(&settings.root)?;
     let mut bob = plan::Inputs::new("bob-core", "");
@@ -113,7 +114,7 @@ pub fn build(
     let store = Store::open(&settings.cache)?;
     let base = store.base(&inputs, printer)?;
     let repos = base.layers.first().map(|l| l.join("var/db/repos"));
-    let epoch = crate::epoch::resolve(&repos.unwrap_or_default())?;
+    let epoch = crate::epoch::resolve(user_epoch, &repos.unwrap_or_default())?;
     printer.verbose(format!(
         "build time (SOURCE_DATE_EPOCH): {} from {}",
         epoch.secs,

@@ -21,12 +21,6 @@ fn property(name: &str, value: &str) -> Value {
 }
 
 fn component(layer: usize, digest: &str, image: &str, p: &Package) -> Value {
-    let use_flags: Vec<String> = p
-        .use_enabled
-        .iter()
-        .map(|f| format!("+{f}"))
-        .chain(p.use_disabled.iter().map(|f| format!("-{f}")))
-        .collect();
     let kind = if p.category.starts_with("app-") {
         "application"
     } else {
@@ -42,7 +36,7 @@ fn component(layer: usize, digest: &str, image: &str, p: &Package) -> Value {
         "purl": purl(p),
         "properties": [
             property("gentoo:slot", &p.slot),
-            property("gentoo:use", &use_flags.join(" ")),
+            property("gentoo:use", &p.use_flags()),
             property("gentoo:repository", &p.repository),
             property("gentoo:chost", &p.chost),
             property("gentoo:cflags", &p.cflags),

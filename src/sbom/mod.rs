@@ -76,6 +76,15 @@ pub struct Package {
     pub distfiles: Vec<Distfile>,
 }
 
+impl Package {
+    /// `+on -off`, as PACKAGES.md and `emerge -v` show them.
+    pub fn use_flags(&self) -> String {
+        let on = self.use_enabled.iter().map(|f| format!("+{f}"));
+        let off = self.use_disabled.iter().map(|f| format!("-{f}"));
+        on.chain(off).collect::<Vec<_>>().join(" ")
+    }
+}
+
 /// A source file of a package, with what the repository's Manifest says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Distfile {

@@ -47,12 +47,6 @@ fn or_none(text: &str) -> String {
 }
 
 fn package(layer: usize, p: &Package, layer_digest: &str) -> Value {
-    let use_flags: Vec<String> = p
-        .use_enabled
-        .iter()
-        .map(|f| format!("+{f}"))
-        .chain(p.use_disabled.iter().map(|f| format!("-{f}")))
-        .collect();
     let mut v = json!({
         "SPDXID": id(&["Package", &layer.to_string(), &p.category, &p.pf]),
         "name": format!("{}/{}", p.category, p.pn),
@@ -66,7 +60,10 @@ fn package(layer: usize, p: &Package, layer_digest: &str) -> Value {
         "sourceInfo": format!("built by Portage from the ebuild {}/{}::{}", p.category, p.pf, p.repository),
         "comment": format!(
             "layer {layer_digest}; slot {}; USE {}; CHOST {}; CFLAGS {}",
-            p.slot, use_flags.join(" "), p.chost, p.cflags
+            p.slot,
+            p.use_flags(),
+            p.chost,
+            p.cflags
         ),
         "externalRefs": [{
             "referenceCategory": "PACKAGE-MANAGER",
