@@ -434,3 +434,74 @@ fn a_bad_source_date_epoch_is_named_and_changes_nothing() {
         assert!(!project.join(made).exists(), "{made} was made");
     }
 }
+
+/// The layout's side of it, without a build: an attached document is found
+/// by its image's ref and not listed as an image; naming the ref another
+/// manifest drops the old image's artifacts from index.json; and the strict
+/// check refuses an artifact whose subject no ref names.
+#[test]
+fn artifacts_follow_their_image_and_the_strict_check_knows_them() {
+    use kiln::oci::{Attachment, CommitOptions, Layout, fsck, name_image, write_image};
+    let tmp = crate::util::tempdir();
+    let (root, oci) = (tmp.path().join("root"), tmp.path().join("oci"));
+    fs::create_dir_all(&root).unwrap();
+    fs::write(root.join("f"), "one").unwrap();
+    let mut opts = CommitOptions::new(&root, &oci, "x:1");
+    opts.created = Some(1_700_000_000);
+    let first = write_image(&opts).unwrap();
+    let doc = Attachment {
+        artifact_type: SPDX.into(),
+        bytes: b"{\"spdxVersion\":\"SPDX-2.3\"}\n".to_vec(),
+        created: 1_700_000_000,
+    };
+    name_image(&oci, &first, std::slice::from_ref(&doc)).unwrap();
+    let layout = Layout::open(&oci).unwrap();
+    assert_eq!(layout.attached("x:1", SPDX).unwrap(), [doc.bytes.clone()]);
+    assert!(layout.attached("x:1", CYCLONEDX).unwrap().is_empty());
+    let out = run_ok(kiln().args(["ls", "--json", "--layout"]).arg(&oci));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert!(fsck(&oci).unwrap().is_ok());
+    let out = run_ok(kiln().args(["sbom", "x:1", "--layout"]).arg(&oci));
+    assert_eq!(out.stdout, doc.bytes);
+
+    // The artifact entry as the index has it, then x:1 renamed to a new image.
+    let index = read_json(&oci.join("index.json"));
+    let artifact = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["artifactType"] == SPDX)
+        .unwrap()
+        .clone();
+    fs::write(root.join("f"), "two").unwrap();
+    let second = write_image(&opts).unwrap();
+    name_image(&oci, &second, &[]).unwrap();
+    let index = read_json(&oci.join("index.json"));
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
+    let out = run_err(kiln().args(["sbom", "x:1", "--layout"]).arg(&oci));
+    assert!(
+        stderr(&out).contains("x:1 in ")
+            && stderr(&out).contains("has no application/spdx+json document attached"),
+        "{}",
+        describe(&out)
+    );
+
+    // Put back by hand, it points at an image no ref names: refused.
+    let mut index = index;
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, artifact);
+    // serde_json sorts keys and writes no spaces: kiln's canonical form.
+    fs::write(oci.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let report = fsck(&oci).unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("is no image a ref of index.json names")),
+        "{:?}",
+        report.problems
+    );
+}

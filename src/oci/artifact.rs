@@ -34,8 +34,11 @@ pub fn attach(
     subject: &Descriptor,
     attachments: &[Attachment],
 ) -> Result<Vec<Descriptor>> {
-    let empty = layout.write_blob(EMPTY)?;
     let mut entries = Vec::new();
+    if attachments.is_empty() {
+        return Ok(entries);
+    }
+    let empty = layout.write_blob(EMPTY)?;
     for a in attachments {
         let doc = layout.write_blob(&a.bytes)?;
         let manifest = json!({
