@@ -11,7 +11,7 @@
 
 pub mod assemble;
 pub mod cli;
-pub mod epoch;
+pub(crate) mod epoch;
 pub mod error;
 pub mod fetch;
 pub mod graph;
@@ -19,6 +19,6 @@ pub mod layouts;
 pub mod oci;
 pub mod printer;
 pub mod runtime;
-pub mod sbom;
+pub(crate) mod sbom;
 pub mod store;
 pub mod tree;

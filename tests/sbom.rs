@@ -456,7 +456,10 @@ fn artifacts_follow_their_image_and_the_strict_check_knows_them() {
     };
     name_image(&oci, &first, std::slice::from_ref(&doc)).unwrap();
     let layout = Layout::open(&oci).unwrap();
-    assert_eq!(layout.attached("x:1", SPDX).unwrap(), vec![doc.bytes.clone()]);
+    assert_eq!(
+        layout.attached("x:1", SPDX).unwrap(),
+        vec![doc.bytes.clone()]
+    );
     assert!(layout.attached("x:1", CYCLONEDX).unwrap().is_empty());
     let out = run_ok(kiln().args(["ls", "--json", "--layout"]).arg(&oci));
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -20,8 +20,8 @@ mod provenance;
 mod spdx;
 
 pub use cyclonedx::{CYCLONEDX_FILE, CYCLONEDX_MEDIA_TYPE, cyclonedx};
-pub use license::expression;
-pub use provenance::{BUILD_TYPE, Build, PROVENANCE_FILE, PROVENANCE_MEDIA_TYPE, provenance};
+use license::expression;
+pub use provenance::{Build, PROVENANCE_FILE, PROVENANCE_MEDIA_TYPE, provenance};
 pub use spdx::{SPDX_FILE, SPDX_MEDIA_TYPE, spdx};
 
 use std::collections::BTreeMap;
