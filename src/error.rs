@@ -101,6 +101,12 @@ fn known_fix(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(tree) = err.downcast_ref::<crate::tree::Error>() {
         return tree.fix();
     }
+    if let Some(cache) = err.downcast_ref::<crate::cache::Error>() {
+        return cache.fix();
+    }
+    if let Some(userns) = err.downcast_ref::<crate::runtime::userns::Error>() {
+        return userns.fix();
+    }
     err.downcast_ref::<crate::oci::Error>()?.fix()
 }
 

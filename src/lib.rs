@@ -5,20 +5,29 @@
 //! `layouts` reads the stack definitions, `graph` orders them, `fetch` brings
 //! and verifies the stage3 and snapshot, `runtime` runs build containers,
 //! `assemble` drives one image through them and keeps the builder states,
-//! and `oci` writes the result. `store` keeps image layers unpacked for
-//! `kiln run` and test.sh, and `tree` is the one writer of every tree kiln
-//! unpacks or copies (docs/security.md). `cli` is the command line on top.
+//! and `oci` writes the result. `cache` owns every path and lock of the
+//! cache dir, `store` keeps image layers unpacked for `kiln run` and
+//! test.sh, and `tree` is the one writer of every tree kiln unpacks or
+//! copies (docs/security.md). `cli` is the command line on top.
 
-pub mod assemble;
-pub mod cli;
-pub(crate) mod epoch;
-pub mod error;
-pub mod fetch;
-pub mod graph;
-pub mod layouts;
-pub mod oci;
-pub mod printer;
-pub mod runtime;
-pub(crate) mod sbom;
-pub mod store;
-pub mod tree;
+mod assemble;
+mod cache;
+mod cli;
+mod epoch;
+mod error;
+mod fetch;
+mod graph;
+mod layouts;
+mod oci;
+mod printer;
+mod runtime;
+mod sbom;
+mod store;
+mod tree;
+
+// What the binary and the integration tests use. Everything else is the
+// crate's own, so that rustc reports what nothing uses.
+pub use cli::{Cli, run};
+pub use fetch::unpack::unpack as unpack_tarball;
+pub use oci::{Layout, fsck};
+pub use tree::{Error as TreeError, Root, Unpacked};

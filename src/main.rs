@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = kiln::cli::Cli::parse();
+    let cli = kiln::Cli::parse();
     let printer = cli.global.printer();
-    match kiln::cli::run(cli, &printer) {
+    match kiln::run(cli, &printer) {
         Ok(code) => code,
         Err(err) => {
             printer.error(&err);

@@ -355,8 +355,8 @@ fn unpack_refuses_escaping_paths_and_keeps_symlinks_unfollowed() {
 }
 
 /// kiln's stage3 unpacker into the directory `dest`.
-fn unpack(archive: &Path, dest: &Path) -> Result<kiln::tree::Unpacked, kiln::tree::Error> {
-    kiln::fetch::unpack::unpack(archive, &kiln::tree::Root::open(dest)?)
+fn unpack(archive: &Path, dest: &Path) -> Result<kiln::Unpacked, kiln::TreeError> {
+    kiln::unpack_tarball(archive, &kiln::Root::open(dest)?)
 }
 
 #[test]

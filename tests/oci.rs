@@ -286,7 +286,7 @@ fn podman_runs_parent_and_child_with_whiteouts_gzip_and_zstd() {
     assert_eq!(child["extends"], "base:zstd");
     assert_eq!(child["layers"], 2);
     // The child reuses the parent's layer: the very same descriptor and blob.
-    let layout_api = kiln::oci::Layout::open(&layout).unwrap();
+    let layout_api = kiln::Layout::open(&layout).unwrap();
     let manifest = |name: &str| {
         let desc = layout_api.resolve(name).unwrap();
         layout_api.read_manifest(desc.digest().as_ref()).unwrap()

@@ -118,7 +118,7 @@ fn killed_commits_leave_a_valid_layout_and_the_next_commit_succeeds() {
         if std::os::unix::process::ExitStatusExt::signal(&status) == Some(libc::SIGKILL) {
             interrupted += 1;
         }
-        let report = kiln::oci::fsck(&layout).unwrap();
+        let report = kiln::fsck(&layout).unwrap();
         assert!(
             report.is_ok(),
             "after a kill at {delay} ms: {:#?}",
@@ -167,7 +167,7 @@ fn four_concurrent_writers_lose_no_ref() {
     }
     let layout = tmp.path().join("oci");
     assert_valid(&layout);
-    let refs: Vec<_> = kiln::oci::Layout::open(&layout)
+    let refs: Vec<_> = kiln::Layout::open(&layout)
         .unwrap()
         .refs()
         .unwrap()

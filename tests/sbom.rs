@@ -435,60 +435,82 @@ fn a_bad_source_date_epoch_is_named_and_changes_nothing() {
     }
 }
 
-/// The layout's side of it, without a build: an attached document is found
-/// by its image's ref and not listed as an image; naming the ref another
-/// manifest drops the old image's artifacts from index.json; and the strict
-/// check refuses an artifact whose subject no ref names.
+/// The layout's side of it, without a build: an artifact written as any
+/// OCI 1.1 tool writes one (the empty config, the document, `subject` the
+/// image) is found by its image's ref and not listed as an image, and the
+/// strict check accepts it, but refuses it once its subject is no image a
+/// ref names (the ref renamed to a new commit of the tree).
 #[test]
 fn artifacts_follow_their_image_and_the_strict_check_knows_them() {
-    use kiln::oci::{Attachment, CommitOptions, Layout, fsck, name_image, write_image};
     let tmp = crate::util::tempdir();
     let (root, oci) = (tmp.path().join("root"), tmp.path().join("oci"));
     fs::create_dir_all(&root).unwrap();
     fs::write(root.join("f"), "one").unwrap();
-    let mut opts = CommitOptions::new(&root, &oci, "x:1");
-    opts.created = Some(1_700_000_000);
-    let first = write_image(&opts).unwrap();
-    let doc = Attachment {
-        artifact_type: SPDX.into(),
-        bytes: b"{\"spdxVersion\":\"SPDX-2.3\"}\n".to_vec(),
-        created: 1_700_000_000,
+    let commit = || {
+        let out = run_ok(
+            kiln()
+                .env("SOURCE_DATE_EPOCH", "1700000000")
+                .arg("commit")
+                .arg(&root)
+                .arg("--layout")
+                .arg(&oci)
+                .args(["--ref", "x:1", "--json"]),
+        );
+        let written: Value = serde_json::from_slice(&out.stdout).unwrap();
+        written
     };
-    name_image(&oci, &first, std::slice::from_ref(&doc)).unwrap();
-    let layout = Layout::open(&oci).unwrap();
-    assert_eq!(
-        layout.attached("x:1", SPDX).unwrap(),
-        vec![doc.bytes.clone()]
-    );
-    assert!(layout.attached("x:1", CYCLONEDX).unwrap().is_empty());
+    let first = commit();
+    let put = |bytes: &[u8]| {
+        let digest = sha256_digest(bytes);
+        fs::write(oci.join("blobs/sha256").join(&digest[7..]), bytes).unwrap();
+        serde_json::json!({"digest": digest, "size": bytes.len()})
+    };
+    let doc = b"{\"spdxVersion\":\"SPDX-2.3\"}\n";
+    let (empty, layer) = (put(b"{}"), put(doc));
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": SPDX,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty["digest"], "size": 2},
+        "layers": [{"mediaType": SPDX, "digest": layer["digest"], "size": layer["size"]}],
+        "subject": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": first["manifest_digest"],
+            "size": first["manifest_size"],
+        },
+    });
+    // serde_json sorts keys and writes no spaces: kiln's canonical form.
+    let artifact = put(&serde_json::to_vec(&manifest).unwrap());
+    let mut entry = artifact.clone();
+    entry["mediaType"] = "application/vnd.oci.image.manifest.v1+json".into();
+    entry["artifactType"] = SPDX.into();
+    let index_path = oci.join("index.json");
+    let mut index = read_json(&index_path);
+    index["manifests"].as_array_mut().unwrap().insert(0, entry);
+    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+
+    assert!(kiln::fsck(&oci).unwrap().is_ok());
+    let out = run_ok(kiln().args(["sbom", "x:1", "--layout"]).arg(&oci));
+    assert_eq!(out.stdout, doc);
     let out = run_ok(kiln().args(["ls", "--json", "--layout"]).arg(&oci));
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
-    assert!(fsck(&oci).unwrap().is_ok());
-    let out = run_ok(kiln().args(["sbom", "x:1", "--layout"]).arg(&oci));
-    assert_eq!(out.stdout, doc.bytes);
-
-    // The artifact entry as the index has it, then x:1 renamed to a new image.
-    let index = read_json(&oci.join("index.json"));
-    let artifact = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["artifactType"] == SPDX)
-        .unwrap()
-        .clone();
-    fs::write(root.join("f"), "two").unwrap();
-    let second = write_image(&opts).unwrap();
-    name_image(&oci, &second, &[]).unwrap();
-    let index = read_json(&oci.join("index.json"));
-    assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
-    let out = run_err(kiln().args(["sbom", "x:1", "--layout"]).arg(&oci));
+    let out = run_err(
+        kiln()
+            .args(["sbom", "x:1", "--format", "cyclonedx", "--layout"])
+            .arg(&oci),
+    );
     assert!(
-        stderr(&out).contains("x:1 in ")
-            && stderr(&out).contains("has no application/spdx+json document attached"),
+        stderr(&out).contains("has no application/vnd.cyclonedx+json document attached"),
         "{}",
         describe(&out)
     );
+
+    // x:1 names a new image: its old artifact leaves the index with it.
+    fs::write(root.join("f"), "two").unwrap();
+    commit();
+    let index = read_json(&index_path);
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
 
     // Put back by hand, it points at an image no ref names: refused.
     let mut index = index;
@@ -496,9 +518,10 @@ fn artifacts_follow_their_image_and_the_strict_check_knows_them() {
         .as_array_mut()
         .unwrap()
         .insert(0, artifact);
-    // serde_json sorts keys and writes no spaces: kiln's canonical form.
-    fs::write(oci.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    let report = fsck(&oci).unwrap();
+    index["manifests"][0]["mediaType"] = "application/vnd.oci.image.manifest.v1+json".into();
+    index["manifests"][0]["artifactType"] = SPDX.into();
+    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let report = kiln::fsck(&oci).unwrap();
     assert!(
         report
             .problems

@@ -14,75 +14,81 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::run::{self, Container, log_file, prepare, tail};
-use super::state::{self, build_state};
-use super::{find_bob_core, gentoo_mirrors, inputs};
+use super::Setup;
+use super::run::{self, Container, prepare, tail};
+use super::state::{self, State, Store, build_state};
 use crate::error::hinted;
 use crate::graph::{Node, Stack, Step};
-use crate::layouts::Overrides;
 use crate::printer::Printer;
 use crate::runtime::Runtime;
 
+/// What one step's fetch container works with.
+struct Fetch {
+    /// The image's or builder's files.
+    dir: std::path::PathBuf,
+    packages: Vec<String>,
+    builder_packages: Vec<String>,
+    keep: Vec<String>,
+    /// The builder state it would build in, if built yet.
+    lower: Option<State>,
+    /// The builder state it would make.
+    name: String,
+}
+
 /// Downloads the distfiles of every image in `steps` into the cache's
 /// distfiles/ and returns that dir; `offline`, only checks they are there.
+#[allow(clippy::too_many_arguments)]
 pub fn fetch(
     stack: &Stack,
     steps: &[Step],
-    overrides: &Overrides,
+    setup: &Setup,
+    (store, base): (&Store, &State),
     rt: &Runtime,
     offline: bool,
     live: bool,
     printer: &Printer,
 ) -> anyhow::Result<std::path::PathBuf> {
-    let settings = stack.project.settings(overrides);
-    let bob_core = find_bob_core(&settings.root)?;
-    let inputs = inputs::resolve(
-        &settings.root,
-        &settings.sources,
-        &settings.cache,
-        offline,
-        printer,
-    )?;
-    let store = state::Store::open(&settings.cache)?;
-    let base = store.base(&inputs, printer)?;
-    let mirrors = gentoo_mirrors(&settings.sources);
+    let settings = &setup.settings;
     for step in steps {
         let id = step.node.id();
-        // (files, image packages, builder packages, keep, state built in, state name)
-        let (dir, packages, builder_packages, keep, lower, name) = match &step.node {
+        let Fetch {
+            dir,
+            packages,
+            builder_packages,
+            keep,
+            lower,
+            name,
+        } = match &step.node {
             Node::Image(_) => {
                 let image = stack
                     .project
-                    .image_settings(id, overrides)
+                    .image_settings(id, &setup.overrides)
                     .with_context(|| format!("no image {id}"))?;
-                // A builder state not built yet: the image's hooks still run, on the base.
-                let lower = build_state(&image.build_container).and_then(|(n, _)| store.get(&n));
-                (
-                    image.dir,
-                    image.packages,
-                    Vec::new(),
-                    image.keep,
-                    lower,
-                    state::image_state(id),
-                )
+                Fetch {
+                    // A builder state not built yet: the image's hooks still run, on the base.
+                    lower: build_state(&image.build_container).and_then(|(n, _)| store.get(&n)),
+                    dir: image.dir,
+                    packages: image.packages,
+                    builder_packages: Vec::new(),
+                    keep: image.keep,
+                    name: state::image_state(id),
+                }
             }
             Node::Builder(_) => {
                 let builder = stack
                     .project
                     .builder_settings(id)
                     .with_context(|| format!("no builder {id}"))?;
-                let lower = builder
-                    .parent
-                    .and_then(|p| store.get(&state::builder_state(&p)));
-                let name = state::builder_state(id);
-                (
-                    builder.dir,
-                    Vec::new(),
-                    builder.packages,
-                    Vec::new(),
-                    lower,
-                    name,
-                )
+                Fetch {
+                    lower: builder
+                        .parent
+                        .and_then(|p| store.get(&state::builder_state(&p))),
+                    dir: builder.dir,
+                    packages: Vec::new(),
+                    builder_packages: builder.packages,
+                    keep: Vec::new(),
+                    name: state::builder_state(id),
+                }
             }
         };
         if packages.is_empty() && builder_packages.is_empty() {
@@ -90,15 +96,15 @@ pub fn fetch(
         }
         let lower = lower.unwrap_or_else(|| base.clone());
         let name = format!("fetch-{name}");
-        let scratch = settings.cache.join("work").join(&name);
+        let scratch = settings.cache.work(&name);
         state::remove_tree(&scratch)?;
         printer.status(
             "Fetching",
             format!("distfiles of {} {id}", step.node.kind()),
         );
         let result = (|| {
-            let mounts = prepare(&settings, &dir, &scratch, &bob_core, None)?;
-            let log = log_file(&settings.cache, &name)?;
+            let mounts = prepare(setup, &dir, &scratch, None)?;
+            let log = settings.cache.log(&name)?;
             let container = Container {
                 lowers: &lower.layers,
                 upper: &scratch.join("upper"),
@@ -116,7 +122,7 @@ pub fn fetch(
                 log: &log,
                 live,
                 offline,
-                mirrors: &mirrors,
+                mirrors: &setup.mirrors,
             };
             let code = container.run(rt, printer)?;
             if code != 0 {
@@ -129,10 +135,10 @@ pub fn fetch(
                     format!(
                         "the full log is {}; check the mirrors of [sources] (Portage's GENTOO_MIRRORS: {})",
                         log.display(),
-                        if mirrors.is_empty() {
+                        if setup.mirrors.is_empty() {
                             "none".to_string()
                         } else {
-                            mirrors.join(" ")
+                            setup.mirrors.join(" ")
                         }
                     ),
                 ));
@@ -144,7 +150,7 @@ pub fn fetch(
         result?;
         cleanup?;
     }
-    Ok(settings.cache.join("distfiles"))
+    Ok(settings.cache.distfiles())
 }
 
 /// Copies the distfiles into `mirror`/distfiles/ with a flat layout.conf,

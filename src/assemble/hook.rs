@@ -29,7 +29,7 @@ pub struct Test<'a> {
     pub root: &'a Path,
     /// The layout and reference of the parent image, if any.
     pub parent: Option<(&'a Path, &'a str)>,
-    pub cache: &'a Path,
+    pub cache: &'a crate::cache::Cache,
     pub log: &'a Path,
     pub live: bool,
 }
@@ -96,7 +96,7 @@ impl Test<'_> {
             return Ok(Vec::new());
         };
         let image = Image::open(layout, reference)?;
-        let store = Store::at(self.cache)?;
+        let store = Store::new(self.cache)?;
         let key = rt.ns.cache_key();
         let mut dirs = Vec::new();
         for layer in image.layers.iter().rev() {

@@ -7,56 +7,43 @@
 //! the shared distfiles cache here, so an `--offline` build needs no network.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
-use crate::fetch::{self, config::Sources};
+use crate::fetch::{self, Mirror};
+use crate::layouts::ProjectSettings;
 use crate::printer::Printer;
 
 /// The files a build starts from, and the pins that name them.
 #[derive(Debug, Clone)]
 pub struct Inputs {
-    pub stage3: PathBuf,
-    pub snapshot: PathBuf,
+    /// The stage3 and snapshot in the download cache, and kiln.lock.
+    pub fetched: fetch::Inputs,
     /// The kiln.lock pins (path, size, SHA512 of both): part of every input digest.
     pub pins: String,
-    /// The same pins, for the images' provenance.
-    pub lock: fetch::Lock,
 }
 
 pub fn resolve(
-    root: &Path,
-    sources: &Sources,
-    cache: &Path,
+    settings: &ProjectSettings,
     offline: bool,
     printer: &Printer,
 ) -> anyhow::Result<Inputs> {
     let options = fetch::Options {
         offline,
-        cache_dir: Some(cache.join("downloads")),
+        downloads: settings.cache.downloads(),
     };
-    let inputs = fetch::inputs(root, sources, &options, printer)?;
-    let pins = [&inputs.lock.stage3, &inputs.lock.snapshot]
+    let fetched = fetch::inputs(&settings.root, &settings.sources, &options, printer)?;
+    let pins = [&fetched.lock.stage3, &fetched.lock.snapshot]
         .iter()
         .map(|p| format!("{} {} {}\n", p.path, p.size, p.sha512))
         .collect();
-    for mirror in sources.mirrors.iter().filter_map(|m| local_mirror(root, m)) {
-        seed_distfiles(&mirror.join("distfiles"), &cache.join("distfiles"))?;
+    for mirror in &settings.sources.mirrors {
+        if let Mirror::Local(dir) = Mirror::parse(mirror, &settings.root) {
+            seed_distfiles(&dir.join("distfiles"), &settings.cache.distfiles())?;
+        }
     }
-    Ok(Inputs {
-        stage3: inputs.stage3,
-        snapshot: inputs.snapshot,
-        pins,
-        lock: inputs.lock,
-    })
-}
-
-fn local_mirror(root: &Path, spec: &str) -> Option<PathBuf> {
-    if let Some(path) = spec.strip_prefix("file://") {
-        return Some(PathBuf::from(path));
-    }
-    (!spec.contains("://")).then(|| root.join(spec))
+    Ok(Inputs { fetched, pins })
 }
 
 fn seed_distfiles(from: &Path, to: &Path) -> anyhow::Result<()> {

@@ -27,11 +27,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::cache::Cache;
 use crate::error::hinted;
+use crate::fetch::Mirror;
 use crate::graph::{Node, Stack, Step};
 use crate::layouts::{Overrides, ProjectSettings};
 use crate::printer::Printer;
 use crate::runtime::Runtime;
+use inputs::Inputs;
 use state::{State, Store};
 use write::Layout;
 
@@ -67,54 +70,98 @@ pub struct Outcome {
     pub layers: Option<usize>,
 }
 
+/// What every build and distfile fetch of one kiln command shares, worked
+/// out once and passed down: the project's settings (with its cache),
+/// bob-core and its digest, and Portage's mirrors.
+pub struct Setup {
+    pub overrides: Overrides,
+    pub settings: ProjectSettings,
+    pub bob_core: PathBuf,
+    /// Part of every input digest: a new bob-core rebuilds everything.
+    pub bob_digest: String,
+    /// The `http(s)://` mirrors of `[sources]`: Portage's GENTOO_MIRRORS in
+    /// the build containers (a Gentoo mirror serves distfiles/ beside
+    /// releases/ and snapshots/); local mirrors' distfiles are copied into
+    /// the cache instead (inputs.rs).
+    pub mirrors: Vec<String>,
+    /// The user's SOURCE_DATE_EPOCH, read before any work so that a bad
+    /// value changes nothing (epoch.rs).
+    pub user_epoch: Option<i64>,
+    /// The project's git checkout, for the manifests' annotations; read
+    /// here, outside the runtime's user namespace, where git trusts the
+    /// checkout's owner.
+    pub git: Option<annotate::Git>,
+}
+
+impl Setup {
+    /// Reads files only and starts no thread: it may run before the
+    /// runtime is entered.
+    pub fn new(stack: &Stack, overrides: Overrides) -> anyhow::Result<Setup> {
+        let user_epoch = crate::epoch::from_env()?;
+        let settings = stack.project.settings(&overrides);
+        let bob_core = find_bob_core(&settings.root)?;
+        let mut bob = plan::InputDigest::new("bob-core", "");
+        bob.tree("bob-core", &bob_core)
+            .with_context(|| format!("cannot read {}", bob_core.display()))?;
+        let mirrors = settings
+            .sources
+            .mirrors
+            .iter()
+            .filter_map(|m| match Mirror::parse(m, &settings.root) {
+                Mirror::Http(url) => Some(url),
+                Mirror::Local(_) => None,
+            })
+            .collect();
+        Ok(Setup {
+            overrides,
+            bob_core,
+            bob_digest: bob.finish(),
+            mirrors,
+            user_epoch,
+            git: annotate::Git::read(&settings.root),
+            settings,
+        })
+    }
+
+    /// The stage3 and snapshot, fetched and verified if need be (threads:
+    /// only once the runtime is entered), and the base builder state made
+    /// of them.
+    pub fn base(&self, offline: bool, printer: &Printer) -> anyhow::Result<(Inputs, Store, State)> {
+        let inputs = inputs::resolve(&self.settings, offline, printer)?;
+        let store = Store::open(&self.settings.cache)?;
+        let base = store.base(&inputs, printer)?;
+        Ok((inputs, store, base))
+    }
+}
+
 struct Ctx<'a> {
     stack: &'a Stack,
-    overrides: &'a Overrides,
-    settings: ProjectSettings,
+    setup: &'a Setup,
     store: Store,
     layout: Layout,
     base: State,
     pins: String,
+    /// The pins themselves, for the images' provenance.
     lock: crate::fetch::Lock,
     /// SOURCE_DATE_EPOCH of every step (epoch.rs).
     epoch: i64,
-    /// The project's git checkout, for the manifests' annotations.
-    git: Option<annotate::Git>,
-    bob_core: PathBuf,
-    bob_digest: String,
     options: &'a Options,
     printer: &'a Printer,
     rt: &'a Runtime,
-    /// The `http(s)://` mirrors: GENTOO_MIRRORS for the build containers.
-    mirrors: Vec<String>,
 }
 
 /// Builds the steps in order; stops at the first failure.
 pub fn build(
     stack: &Stack,
     steps: &[Step],
-    overrides: &Overrides,
+    setup: &Setup,
     options: &Options,
     rt: &Runtime,
     printer: &Printer,
 ) -> anyhow::Result<Vec<Outcome>> {
-    let user_epoch = crate::epoch::from_env()?;
-    let settings = stack.project.settings(overrides);
-    let bob_core = find_bob_core(&settings.root)?;
-    let mut bob = plan::Inputs::new("bob-core", "");
-    bob.tree("bob-core", &bob_core)
-        .with_context(|| format!("cannot read {}", bob_core.display()))?;
-    let inputs = inputs::resolve(
-        &settings.root,
-        &settings.sources,
-        &settings.cache,
-        options.offline,
-        printer,
-    )?;
-    let store = Store::open(&settings.cache)?;
-    let base = store.base(&inputs, printer)?;
+    let (inputs, store, base) = setup.base(options.offline, printer)?;
     let repos = base.layers.first().map(|l| l.join("var/db/repos"));
-    let epoch = crate::epoch::resolve(user_epoch, &repos.unwrap_or_default())?;
+    let epoch = crate::epoch::resolve(setup.user_epoch, &repos.unwrap_or_default())?;
     printer.verbose(format!(
         "build time (SOURCE_DATE_EPOCH): {} from {}",
         epoch.secs,
@@ -123,21 +170,16 @@ pub fn build(
             crate::epoch::Source::Snapshot => "the pinned snapshot's timestamp",
         }
     ));
-    let layout = Layout::open(&settings.layout)?;
+    let layout = Layout::open(&setup.settings.layout)?;
     let ctx = Ctx {
-        mirrors: gentoo_mirrors(&settings.sources),
         stack,
-        overrides,
+        setup,
         store,
         layout,
         base,
         pins: inputs.pins,
-        lock: inputs.lock,
+        lock: inputs.fetched.lock,
         epoch: epoch.secs,
-        git: annotate::Git::read(&settings.root),
-        bob_core,
-        bob_digest: bob.finish(),
-        settings,
         options,
         printer,
         rt,
@@ -186,7 +228,7 @@ impl Outcome {
 }
 
 /// The project's bob-core/, or `$KILN_BOB_CORE`.
-pub fn find_bob_core(root: &Path) -> anyhow::Result<PathBuf> {
+fn find_bob_core(root: &Path) -> anyhow::Result<PathBuf> {
     let candidates = [
         std::env::var_os("KILN_BOB_CORE").map(PathBuf::from),
         Some(root.join("bob-core")),
@@ -203,29 +245,17 @@ pub fn find_bob_core(root: &Path) -> anyhow::Result<PathBuf> {
         })
 }
 
-/// The `http(s)://` mirrors of `[sources]`, as Portage's GENTOO_MIRRORS
-/// (a Gentoo mirror serves distfiles/ beside releases/ and snapshots/);
-/// local mirrors' distfiles are copied into the cache instead (inputs.rs).
-fn gentoo_mirrors(sources: &crate::fetch::Sources) -> Vec<String> {
-    sources
-        .mirrors
-        .iter()
-        .filter(|m| m.starts_with("http://") || m.starts_with("https://"))
-        .map(|m| m.trim_end_matches('/').to_string())
-        .collect()
-}
-
 /// Enters kiln's user namespace for the build (the runtime's), before any
 /// thread starts. Real root maps container root to itself; a user needs a
 /// subordinate id range, as Portage chowns files to its own users.
-pub fn enter_runtime(cache: &Path) -> anyhow::Result<Runtime> {
+pub fn enter_runtime(cache: &Cache) -> anyhow::Result<Runtime> {
     // The scratch dirs kiln makes are read by Portage's own user in the
     // container, and their modes end up in the image: not the caller's umask
     // (077 on many hardened hosts), but the one every image builder uses.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    let scratch = cache.join("scratch");
+    let scratch = cache.scratch();
     fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
-    let is_root = nix::unistd::geteuid().is_root() && crate::runtime::userns::in_initial_userns();
+    let is_root = nix::unistd::geteuid().is_root() && crate::runtime::probe::in_initial_userns();
     let rt = Runtime::enter(is_root, &scratch)?;
     if rt.ns.mode == crate::runtime::userns::Mode::Single {
         return Err(hinted(
@@ -233,7 +263,7 @@ pub fn enter_runtime(cache: &Path) -> anyhow::Result<Runtime> {
                 "user {} has no subordinate id range in /etc/subuid and /etc/subgid: a rootless build needs one (Portage chowns files to its own users)",
                 rt.ns.user
             ),
-            crate::runtime::preflight::subid_fix(&rt.ns.user),
+            crate::runtime::probe::subid_fix(&rt.ns.user),
         ));
     }
     Ok(rt)

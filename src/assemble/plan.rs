@@ -30,11 +30,11 @@ const GENERATED: &[&str] = &[
 
 /// Feeds named parts into one digest; every part is length-prefixed so no two
 /// different inputs hash alike.
-pub struct Inputs(Sha256);
+pub struct InputDigest(Sha256);
 
-impl Inputs {
-    pub fn new(kind: &str, id: &str) -> Inputs {
-        let mut inputs = Inputs(Sha256::new());
+impl InputDigest {
+    pub fn new(kind: &str, id: &str) -> InputDigest {
+        let mut inputs = InputDigest(Sha256::new());
         inputs.part("kiln-build-v1", kind.as_bytes());
         inputs.part("id", id.as_bytes());
         inputs
@@ -113,16 +113,12 @@ impl Inputs {
     }
 
     pub fn finish(self) -> String {
-        format!("sha256:{}", hex(&self.0.finalize()))
+        format!("sha256:{}", crate::oci::hex(&self.0.finalize()))
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    crate::oci::hex(&Sha256::digest(bytes))
 }
 
 #[cfg(test)]
@@ -130,7 +126,7 @@ mod tests {
     use super::*;
 
     fn digest_of(dir: &Path) -> String {
-        let mut inputs = Inputs::new("image", "t/x");
+        let mut inputs = InputDigest::new("image", "t/x");
         inputs.tree("dir", dir).unwrap();
         inputs.finish()
     }
@@ -153,9 +149,9 @@ mod tests {
 
     #[test]
     fn parts_cannot_run_into_each_other() {
-        let mut a = Inputs::new("image", "t/x");
+        let mut a = InputDigest::new("image", "t/x");
         a.part("p", b"ab").part("q", b"c");
-        let mut b = Inputs::new("image", "t/x");
+        let mut b = InputDigest::new("image", "t/x");
         b.part("p", b"a").part("q", b"bc");
         assert_ne!(a.finish(), b.finish());
     }

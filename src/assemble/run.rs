@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::Setup;
 use super::caches::Shared;
 use super::download::Downloader;
-use crate::layouts::{ProjectSettings, Slim};
+use crate::layouts::Slim;
 use crate::printer::Printer;
 use crate::runtime::{Bind, Network, RunOptions, Runtime};
 
@@ -175,12 +176,12 @@ pub fn bind(host: &Path, container: &str, writable: bool) -> Bind {
 /// A build's scratch dir: a copy of its files (with an empty build.sh if it
 /// has none), the empty root and the report dir, and the shared caches.
 pub(super) fn prepare(
-    settings: &ProjectSettings,
+    setup: &Setup,
     dir: &Path,
     scratch: &Path,
-    bob_core: &Path,
     parent_out: Option<PathBuf>,
 ) -> anyhow::Result<Mounts> {
+    let (settings, cache) = (&setup.settings, &setup.settings.cache);
     // work/ is private: the build's root holds set-id files and owners the
     // container gave it (tree::private_dir).
     if let Some(work) = scratch.parent() {
@@ -197,17 +198,14 @@ pub(super) fn prepare(
         )?;
     }
     // Binary packages are only good for the stage3 they were built on.
-    let binpkgs = settings.cache.join("binpkgs").join(format!(
-        "{}-{}",
-        settings.sources.arch, settings.sources.flavour
-    ));
+    let binpkgs = cache.binpkgs(&settings.sources.arch, &settings.sources.flavour);
     let mounts = Mounts {
         config,
         root: scratch.join("root"),
         out: scratch.join("out"),
-        bob_core: bob_core.to_path_buf(),
+        bob_core: setup.bob_core.clone(),
         binpkgs: Shared::new(binpkgs, scratch, "binpkgs", &["Packages", "Packages.gz"]),
-        distfiles: Shared::new(settings.cache.join("distfiles"), scratch, "distfiles", &[]),
+        distfiles: Shared::new(cache.distfiles(), scratch, "distfiles", &[]),
         fetch: scratch.join("fetch"),
         parent_out,
         parent_accounts: None,
@@ -216,13 +214,6 @@ pub(super) fn prepare(
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     Ok(mounts)
-}
-
-/// The log file of a build container, in the cache's logs/.
-pub(super) fn log_file(cache: &Path, name: &str) -> anyhow::Result<PathBuf> {
-    let logs = cache.join("logs");
-    fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
-    Ok(logs.join(format!("{name}.log")))
 }
 
 /// The last `lines` lines of a container's log, for an error.

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::inputs::Inputs;
 use super::plan;
+use crate::cache::Cache;
 use crate::layouts::BuildContainer;
 use crate::printer::Printer;
 use crate::tree::{self, Root, Staged};
@@ -39,7 +40,6 @@ pub use crate::tree::remove_tree;
 /// One builder state.
 #[derive(Debug, Clone)]
 pub struct State {
-    pub name: String,
     pub digest: String,
     /// Layer dirs, bottom first.
     pub layers: Vec<PathBuf>,
@@ -61,7 +61,9 @@ fn default_out() -> String {
 }
 
 pub struct Store {
-    root: PathBuf,
+    /// `states/` and `layers/` of the cache.
+    states: PathBuf,
+    layers: PathBuf,
     _lock: fs::File,
 }
 
@@ -76,30 +78,22 @@ pub fn builder_state(id: &str) -> String {
 impl Store {
     /// Opens the store and takes its lock for as long as the store lives:
     /// two builds sharing a cache would move each other's layers.
-    pub fn open(cache: &Path) -> anyhow::Result<Store> {
-        // Private: the trees in them keep their set-id files and owners.
-        for dir in ["states", "layers"] {
-            tree::private_dir(&cache.join(dir))?;
-        }
-        let lock = crate::store::try_lock(&cache.join("build.lock"), || {
-            crate::error::hinted(
-                format!("another kiln build is using the cache {}", cache.display()),
-                "wait for it to finish, or give this build its own cache (KILN_CACHE_DIR)",
-            )
-        })?;
+    pub fn open(cache: &Cache) -> anyhow::Result<Store> {
+        let lock = cache.lock_builds()?;
         Ok(Store {
-            root: cache.to_path_buf(),
+            states: cache.states()?,
+            layers: cache.state_layers()?,
             _lock: lock,
         })
     }
 
     /// Every state's name and the ids of the layers it stands on, by name.
     pub fn states(&self) -> Vec<(String, Vec<String>)> {
-        Store::states_in(&self.root)
+        Store::states_in(&self.states)
     }
 
-    fn states_in(root: &Path) -> Vec<(String, Vec<String>)> {
-        let Ok(entries) = fs::read_dir(root.join("states")) else {
+    fn states_in(states: &Path) -> Vec<(String, Vec<String>)> {
+        let Ok(entries) = fs::read_dir(states) else {
             return Vec::new();
         };
         let mut states: Vec<(String, Vec<String>)> = entries
@@ -114,21 +108,22 @@ impl Store {
         states
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// The dir of the state `name`.
+    pub fn state_dir(&self, name: &str) -> PathBuf {
+        self.states.join(name)
+    }
+
+    /// The dir of the layer `id`.
+    pub fn layer_dir(&self, id: &str) -> PathBuf {
+        self.layers.join(id)
     }
 
     pub fn get(&self, name: &str) -> Option<State> {
-        let dir = self.root.join("states").join(name);
+        let dir = self.state_dir(name);
         let text = fs::read_to_string(dir.join("state.json")).ok()?;
         let file: StateFile = serde_json::from_str(&text).ok()?;
-        let layers: Vec<PathBuf> = file
-            .layers
-            .iter()
-            .map(|l| self.root.join("layers").join(l))
-            .collect();
+        let layers: Vec<PathBuf> = file.layers.iter().map(|l| self.layer_dir(l)).collect();
         layers.iter().all(|l| l.is_dir()).then(|| State {
-            name: name.to_string(),
             digest: file.digest,
             layers,
             out: dir.join(&file.out),
@@ -142,27 +137,30 @@ impl Store {
             return Ok(state);
         }
         let id = format!("base-{}", &digest[7..23]);
-        let layer = self.root.join("layers").join(&id);
+        let layer = self.layer_dir(&id);
         if !layer.is_dir() {
             printer.status(
                 "Unpacking",
-                format!("{} into the base builder state", inputs.stage3.display()),
+                format!(
+                    "{} into the base builder state",
+                    inputs.fetched.stage3.display()
+                ),
             );
             // kiln's own unpacker, in this process: a killed kiln leaves no
             // tar behind, only a temporary dir the next build removes.
             let staged = Staged::new(&layer)?;
             let unpack = || -> Result<tree::Unpacked, tree::Error> {
                 let root = Root::open(staged.path())?;
-                let done = crate::fetch::unpack::unpack(&inputs.stage3, &root)?;
+                let done = crate::fetch::unpack::unpack(&inputs.fetched.stage3, &root)?;
                 let repos = root.subdir(Path::new("var/db/repos"))?;
-                crate::fetch::unpack::unpack(&inputs.snapshot, &repos)?;
+                crate::fetch::unpack::unpack(&inputs.fetched.snapshot, &repos)?;
                 Ok(done)
             };
             let done = unpack().with_context(|| {
                 format!(
                     "cannot unpack {} and {} into the base builder state",
-                    inputs.stage3.display(),
-                    inputs.snapshot.display()
+                    inputs.fetched.stage3.display(),
+                    inputs.fetched.snapshot.display()
                 )
             })?;
             staged.commit()?;
@@ -192,15 +190,15 @@ impl Store {
         upper: &Path,
         out: &Path,
     ) -> anyhow::Result<Prepared> {
-        let dir = self.root.join("states").join(name);
+        let dir = self.state_dir(name);
         let id = self.fresh_layer_id(digest.trim_start_matches("sha256:"))?;
         let prepared = Prepared {
             dir: dir.clone(),
-            layer: self.root.join("layers").join(&id),
+            layer: self.layer_dir(&id),
             out: dir.join(format!("out-{id}")),
             old: self.get(name),
             replaces: dir.join(STATE).exists(),
-            store: self.root.clone(),
+            states: self.states.clone(),
             committed: false,
             done: false,
         };
@@ -228,7 +226,7 @@ impl Store {
         };
         // The layer and the reports are many files: one syncfs flushes them
         // all, before anything names them.
-        sync_filesystem(&self.root)?;
+        sync_filesystem(&self.layers)?;
         write_synced(&dir.join(NEW_STATE), &serde_json::to_vec_pretty(&file)?)?;
         if prepared.replaces {
             let _ = fs::remove_file(dir.join(OLD_STATE));
@@ -251,12 +249,12 @@ impl Store {
             n += 1;
             id = format!("{hex}-{n}");
         }
-        remove_tree(&self.root.join("layers").join(&id))?;
+        remove_tree(&self.layer_dir(&id))?;
         Ok(id)
     }
 
     fn write(&self, name: &str, digest: &str, layers: &[String]) -> anyhow::Result<()> {
-        let dir = self.root.join("states").join(name);
+        let dir = self.state_dir(name);
         create_dir_synced(&dir)?;
         let file = StateFile {
             digest: digest.to_string(),
@@ -285,7 +283,8 @@ pub struct Prepared {
     /// whose layers are gone has one too).
     old: Option<State>,
     replaces: bool,
-    store: PathBuf,
+    /// The store's `states/`, to see which states still use a layer.
+    states: PathBuf,
     committed: bool,
     done: bool,
 }
@@ -310,7 +309,7 @@ impl Prepared {
             let _ = remove_tree(&old.out);
         }
         let Some(top) = old.layers.last() else { return };
-        let used = Store::states_in(&self.store)
+        let used = Store::states_in(&self.states)
             .into_iter()
             .any(|(_, layers)| layers.contains(&file_name(top)));
         if *top != self.layer && !used {
@@ -398,5 +397,139 @@ pub fn build_state(container: &BuildContainer) -> Option<(String, String)> {
         BuildContainer::Stage3 => None,
         BuildContainer::Builder(b) => Some((builder_state(b), format!("builder {b}"))),
         BuildContainer::ParentState(p) => Some((image_state(p), format!("image {p}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store in a fresh cache, and an upper dir and reports dir as a
+    /// build container leaves them, holding `file`.
+    fn build_output(work: &Path, file: &str) -> (PathBuf, PathBuf) {
+        let (upper, out) = (work.join("upper"), work.join("out"));
+        fs::create_dir_all(&upper).unwrap();
+        fs::create_dir_all(&out).unwrap();
+        fs::write(upper.join(file), file).unwrap();
+        fs::write(out.join("PACKAGES.md"), file).unwrap();
+        (upper, out)
+    }
+
+    fn base(store: &Store) -> State {
+        store.write("base", "sha256:base", &[]).unwrap();
+        store.get("base").unwrap()
+    }
+
+    fn build(store: &Store, work: &Path, name: &str, digest: &str, lower: &State) -> Prepared {
+        let _ = remove_tree(work);
+        let (upper, out) = build_output(work, digest);
+        store.prepare(name, digest, lower, &upper, &out).unwrap()
+    }
+
+    fn setup() -> (tempfile::TempDir, Store) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&Cache::at(tmp.path().join("cache"))).unwrap();
+        (tmp, store)
+    }
+
+    #[test]
+    fn a_finished_build_replaces_the_state_and_drops_the_old_layer() {
+        let (tmp, store) = setup();
+        let base = base(&store);
+        let work = tmp.path().join("work");
+        let mut first = build(&store, &work, "bob-t-x", "sha256:aaaa", &base);
+        first.commit().unwrap();
+        first.finish();
+        let old = store.get("bob-t-x").unwrap();
+        assert_eq!(old.digest, "sha256:aaaa");
+        assert!(old.layers[0].join("sha256:aaaa").is_file());
+
+        let mut second = build(&store, &work, "bob-t-x", "sha256:bbbb", &base);
+        second.commit().unwrap();
+        second.finish();
+        let new = store.get("bob-t-x").unwrap();
+        assert_eq!(new.digest, "sha256:bbbb");
+        assert!(new.layers[0].join("sha256:bbbb").is_file());
+        assert!(fs::read_to_string(new.out.join("PACKAGES.md")).unwrap() == "sha256:bbbb");
+        assert!(!old.layers[0].exists(), "the old state's own layer stays");
+        assert!(!old.out.exists(), "the old state's reports stay");
+    }
+
+    #[test]
+    fn a_layer_another_state_stands_on_is_kept() {
+        let (tmp, store) = setup();
+        let base = base(&store);
+        let work = tmp.path().join("work");
+        let mut parent = build(&store, &work, "bob-t-parent", "sha256:p1", &base);
+        parent.commit().unwrap();
+        parent.finish();
+        let parent = store.get("bob-t-parent").unwrap();
+        let mut child = build(&store, &work, "bob-t-child", "sha256:c1", &parent);
+        child.commit().unwrap();
+        child.finish();
+        assert_eq!(store.get("bob-t-child").unwrap().layers.len(), 2);
+
+        let mut rebuilt = build(&store, &work, "bob-t-parent", "sha256:p2", &base);
+        rebuilt.commit().unwrap();
+        rebuilt.finish();
+        let child = store
+            .get("bob-t-child")
+            .expect("the child keeps its whole stack");
+        assert!(child.layers.iter().all(|l| l.is_dir()));
+    }
+
+    #[test]
+    fn an_unfinished_build_leaves_the_store_as_it_was() {
+        let (tmp, store) = setup();
+        let base = base(&store);
+        let work = tmp.path().join("work");
+        let mut first = build(&store, &work, "bob-t-x", "sha256:aaaa", &base);
+        first.commit().unwrap();
+        first.finish();
+        let before = store.states();
+
+        // Dropped before its commit, then after its commit (the layout's
+        // index could not be written): both times the old state is back.
+        drop(build(&store, &work, "bob-t-x", "sha256:bbbb", &base));
+        let mut committed = build(&store, &work, "bob-t-x", "sha256:cccc", &base);
+        committed.commit().unwrap();
+        drop(committed);
+
+        assert_eq!(store.states(), before);
+        let state = store.get("bob-t-x").unwrap();
+        assert_eq!(state.digest, "sha256:aaaa");
+        let layers: Vec<_> = fs::read_dir(&store.layers).unwrap().flatten().collect();
+        assert_eq!(layers.len(), 1, "new layers were left: {layers:?}");
+        assert!(!store.state_dir("bob-t-x").join(NEW_STATE).exists());
+        assert!(!store.state_dir("bob-t-x").join(OLD_STATE).exists());
+    }
+
+    #[test]
+    fn a_forced_rebuild_of_the_same_inputs_gets_a_layer_of_its_own() {
+        let (tmp, store) = setup();
+        let base = base(&store);
+        let work = tmp.path().join("work");
+        let mut first = build(&store, &work, "bob-t-x", "sha256:aaaa", &base);
+        first.commit().unwrap();
+        first.finish();
+        let mut again = build(&store, &work, "bob-t-x", "sha256:aaaa", &base);
+        again.commit().unwrap();
+        again.finish();
+        let state = store.get("bob-t-x").unwrap();
+        assert_eq!(file_name(&state.layers[0]), "aaaa-2");
+        assert!(!store.layer_dir("aaaa").exists());
+    }
+
+    #[test]
+    fn a_second_build_on_the_same_cache_is_refused() {
+        let (tmp, _store) = setup();
+        let err = Store::open(&Cache::at(tmp.path().join("cache")))
+            .err()
+            .expect("the build lock is held");
+        assert!(
+            err.to_string()
+                .starts_with("another kiln build is using the cache"),
+            "{err}"
+        );
     }
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::run::{self, Container, log_file, prepare, tail};
+use super::run::{self, Container, prepare, tail};
 use super::state::{self, State, build_state};
 use super::{Ctx, Outcome, Status, accounts, annotate, hook, plan};
 use crate::error::{HintExt, hinted};
@@ -35,6 +35,23 @@ struct Job<'a> {
     digest: String,
 }
 
+/// Whether a step is a cache hit: its builder state was made from the
+/// same inputs and, for an image (`layout` is `Some`), the layout holds the
+/// image built from them (the input digest its manifest carries); and no
+/// `--force` asks for it again. Either one alone is not enough: a state
+/// without its image would leave the layout stale, an image without its
+/// state would leave its children nothing to build in.
+fn reusable(
+    digest: &str,
+    state: Option<&State>,
+    layout: Option<Option<&str>>,
+    forced: bool,
+) -> bool {
+    let kept = state.is_some_and(|s| s.digest == digest);
+    let in_layout = layout.is_none_or(|input| input == Some(digest));
+    kept && in_layout && !forced
+}
+
 impl Ctx<'_> {
     pub(super) fn step(&self, step: &Step) -> anyhow::Result<Outcome> {
         let start = Instant::now();
@@ -47,34 +64,25 @@ impl Ctx<'_> {
                 (job, Some((image, parent)))
             }
         };
-        let kept = self
-            .store
-            .get(&job.state_name)
-            .filter(|s| s.digest == job.digest);
-        let in_layout = match &image {
-            Some((image, _)) => self
-                .layout
-                .find(&image.reference)?
-                .is_some_and(|e| e.input.as_deref() == Some(&job.digest)),
-            None => true,
+        let state = self.store.get(&job.state_name);
+        let entry = match &image {
+            Some((image, _)) => self.layout.find(&image.reference)?,
+            None => None,
         };
+        let layout = image
+            .as_ref()
+            .map(|_| entry.as_ref().and_then(|e| e.input.as_deref()));
         let forced = self.options.force_all || (self.options.force && requested && image.is_some());
-        if kept.is_some() && in_layout && !forced {
-            if let Some((image, _)) = &image {
-                let entry = self.layout.find(&image.reference)?;
-                let entry = entry.context("image vanished from the layout")?;
+        if reusable(&job.digest, state.as_ref(), layout, forced) {
+            let (mut layers, mut size) = (None, None);
+            if let (Some((image, _)), Some(entry)) = (&image, &entry) {
                 self.layout
-                    .verify(&entry, &image.id, image.parent.as_deref())?;
+                    .verify(entry, &image.id, image.parent.as_deref())?;
+                let (count, top) = entry.layers();
+                (layers, size) = (Some(count), top);
             }
             self.printer
                 .status("Cached", format!("{} {node}", node.kind()));
-            let (layers, size) = match &image {
-                Some((image, _)) => {
-                    let (layers, size) = self.layers(&image.reference)?;
-                    (Some(layers), size)
-                }
-                None => (None, None),
-            };
             return Ok(Outcome {
                 node: node.clone(),
                 status: Status::Cached,
@@ -85,7 +93,7 @@ impl Ctx<'_> {
         }
         self.printer
             .status("Building", format!("{} {node}", node.kind()));
-        let scratch = self.settings.cache.join("work").join(&job.state_name);
+        let scratch = self.setup.settings.cache.work(&job.state_name);
         state::remove_tree(&scratch)?;
         let result = self.run_job(
             &job,
@@ -112,20 +120,6 @@ impl Ctx<'_> {
         })
     }
 
-    /// How many layers the image in the layout has, and its top layer's size.
-    fn layers(&self, reference: &str) -> anyhow::Result<(usize, Option<u64>)> {
-        let entry = self
-            .layout
-            .find(reference)?
-            .context("image vanished from the layout")?;
-        let manifest = self.layout.blob_json(&entry.digest)?;
-        let layers = manifest["layers"].as_array();
-        let top = layers
-            .and_then(|l| l.last())
-            .and_then(|l| l["size"].as_u64());
-        Ok((layers.map_or(0, Vec::len), top))
-    }
-
     fn builder_job<'a>(&self, node: &'a Node, id: &str) -> anyhow::Result<Job<'a>> {
         let builder = self
             .stack
@@ -138,7 +132,7 @@ impl Ctx<'_> {
             }
             None => self.base.clone(),
         };
-        let mut d = plan::Inputs::new("builder", id);
+        let mut d = plan::InputDigest::new("builder", id);
         d.tree("dir", &builder.dir)?;
         d.part("lower", lower.digest.as_bytes());
         self.common_parts(&mut d);
@@ -165,7 +159,7 @@ impl Ctx<'_> {
         let image = self
             .stack
             .project
-            .image_settings(id, self.overrides)
+            .image_settings(id, &self.setup.overrides)
             .with_context(|| format!("no image {id}"))?;
         let lower = match build_state(&image.build_container) {
             Some((name, what)) => self.state(&name, &what)?,
@@ -176,7 +170,7 @@ impl Ctx<'_> {
                 let parent = self
                     .stack
                     .project
-                    .image_settings(p, self.overrides)
+                    .image_settings(p, &self.setup.overrides)
                     .with_context(|| format!("no image {p}"))?;
                 let entry = self.layout.find(&parent.reference)?.ok_or_else(|| {
                     hinted(
@@ -196,7 +190,7 @@ impl Ctx<'_> {
             }
             None => (None, None, None),
         };
-        let mut d = plan::Inputs::new("image", id);
+        let mut d = plan::InputDigest::new("image", id);
         d.tree("dir", &image.dir)?;
         d.part(
             "settings",
@@ -232,9 +226,9 @@ impl Ctx<'_> {
         Ok((job, image, parent_ref))
     }
 
-    fn common_parts(&self, d: &mut plan::Inputs) {
+    fn common_parts(&self, d: &mut plan::InputDigest) {
         d.part("pins", self.pins.as_bytes());
-        d.part("bob-core", self.bob_digest.as_bytes());
+        d.part("bob-core", self.setup.bob_digest.as_bytes());
         d.part(crate::epoch::VAR, self.epoch.to_string().as_bytes());
     }
 
@@ -243,7 +237,7 @@ impl Ctx<'_> {
             hinted(
                 format!(
                     "the builder state of {what} ({name}) is not in {}",
-                    self.settings.cache.display()
+                    self.setup.settings.cache.root().display()
                 ),
                 format!("build {what} first"),
             )
@@ -257,20 +251,14 @@ impl Ctx<'_> {
         image: Option<(&crate::layouts::ImageSettings, Option<&str>)>,
         scratch: &Path,
     ) -> anyhow::Result<(Option<u64>, Option<usize>)> {
-        let mut mounts = prepare(
-            &self.settings,
-            &job.dir,
-            scratch,
-            &self.bob_core,
-            job.parent_out.clone(),
-        )?;
+        let mut mounts = prepare(self.setup, &job.dir, scratch, job.parent_out.clone())?;
         if let Some((_, Some(parent))) = image {
             let dir = scratch.join("parent-accounts");
             accounts::write_parents(&self.layout.dir, parent, &dir)?;
             mounts.parent_accounts = Some(dir);
         }
         let (root, out) = (mounts.root.clone(), mounts.out.clone());
-        let log = log_file(&self.settings.cache, &job.state_name)?;
+        let log = self.setup.settings.cache.log(&job.state_name)?;
         let upper = scratch.join("upper");
         let container = Container {
             lowers: &job.lower.layers,
@@ -289,7 +277,7 @@ impl Ctx<'_> {
             log: &log,
             live: self.options.live,
             offline: self.options.offline,
-            mirrors: &self.mirrors,
+            mirrors: &self.setup.mirrors,
         };
         let code = container.run(self.rt, self.printer)?;
         if code != 0 {
@@ -318,8 +306,12 @@ impl Ctx<'_> {
                 image,
                 root: &root,
                 parent: parent.map(|p| (self.layout.dir.as_path(), p)),
-                cache: &self.settings.cache,
-                log: &log_file(&self.settings.cache, &format!("{}.test", job.state_name))?,
+                cache: &self.setup.settings.cache,
+                log: &self
+                    .setup
+                    .settings
+                    .cache
+                    .log(&format!("{}.test", job.state_name))?,
                 live: self.options.live,
             }
             .run(self.rt, self.printer)?;
@@ -337,10 +329,10 @@ impl Ctx<'_> {
                     self.layout.dir.display()
                 )
             })?;
-        let mut result = (None, None);
+        let result = written
+            .as_ref()
+            .map_or((None, None), |w| (Some(w.layer_size), Some(w.layers)));
         if let Some((image, _)) = image {
-            let (layers, size) = self.layers(&image.reference)?;
-            result = (size, Some(layers));
             // Where gentoo-bb users look: beside image.toml (plan.rs leaves
             // these out of the input digest).
             let beside = packages
@@ -393,7 +385,7 @@ impl Ctx<'_> {
             parent: parent.zip(job.parent_digest.as_deref()),
             created: self.epoch,
             licenses: &licenses,
-            git: self.git.as_ref(),
+            git: self.setup.git.as_ref(),
         };
         let written = self.layout.write(root, image, &job.digest, &facts)?;
         inventory.set_top(&written.layer_digest, &written.diff_id);
@@ -403,15 +395,15 @@ impl Ctx<'_> {
             manifest_digest: &written.manifest_digest,
             created: self.epoch,
         };
-        let files = plan::Inputs::files(&image.dir)
+        let files = plan::InputDigest::files(&image.dir)
             .with_context(|| format!("cannot read {}", image.dir.display()))?;
         let dir = image
             .dir
-            .strip_prefix(&self.settings.root)
+            .strip_prefix(&self.setup.settings.root)
             .unwrap_or(&image.dir);
         let build = sbom::Build {
             lock: &self.lock,
-            bob_core: &self.bob_digest,
+            bob_core: &self.setup.bob_digest,
             files: &files,
             dir: &dir.to_string_lossy(),
             parent: facts.parent,
@@ -470,5 +462,38 @@ impl Ctx<'_> {
         }
         state.finish();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(digest: &str) -> State {
+        State {
+            digest: digest.into(),
+            layers: Vec::new(),
+            out: PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn a_step_is_reused_only_when_state_and_image_carry_its_inputs() {
+        let (d, other) = ("sha256:d", "sha256:o");
+        // a builder: its state alone decides
+        assert!(reusable(d, Some(&state(d)), None, false));
+        assert!(!reusable(d, Some(&state(other)), None, false));
+        assert!(!reusable(d, None, None, false));
+        // an image: state and layout entry both
+        assert!(reusable(d, Some(&state(d)), Some(Some(d)), false));
+        assert!(!reusable(d, Some(&state(d)), Some(Some(other)), false));
+        assert!(
+            !reusable(d, Some(&state(d)), Some(None), false),
+            "image not in the layout"
+        );
+        assert!(!reusable(d, None, Some(Some(d)), false), "state gone");
+        // forced: never
+        assert!(!reusable(d, Some(&state(d)), Some(Some(d)), true));
+        assert!(!reusable(d, Some(&state(d)), None, true));
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde_json::Value;
+use oci_spec::image::ImageManifest;
 
 use super::annotate::Facts;
 use super::plan::ANNOTATION;
@@ -18,36 +18,49 @@ use crate::oci::{self, CommitOptions, ImageFlags};
 
 pub struct Layout {
     pub dir: PathBuf,
+    oci: oci::Layout,
 }
 
 /// An image's entry in the layout.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub digest: String,
+    pub manifest: ImageManifest,
     /// The input digest it was built from.
     pub input: Option<String>,
 }
 
+impl Entry {
+    /// How many layers the image has, and the size of its own (top) one.
+    pub fn layers(&self) -> (usize, Option<u64>) {
+        let layers = self.manifest.layers();
+        (layers.len(), layers.last().map(|l| l.size()))
+    }
+}
+
 impl Layout {
     pub fn open(dir: &Path) -> anyhow::Result<Layout> {
-        oci::Layout::open_or_create(dir)
+        let oci = oci::Layout::open_or_create(dir)
             .with_context(|| format!("cannot open the OCI layout {}", dir.display()))?;
         Ok(Layout {
             dir: dir.to_path_buf(),
+            oci,
         })
     }
 
     pub fn find(&self, reference: &str) -> anyhow::Result<Option<Entry>> {
-        let layout = oci::Layout::open(&self.dir)?;
-        let Some(info) = layout.refs()?.into_iter().find(|r| r.name == reference) else {
+        let Some(info) = self.oci.refs()?.into_iter().find(|r| r.name == reference) else {
             return Ok(None);
         };
         let digest = info.manifest.digest().to_string();
-        let manifest = self.blob_json(&digest)?;
+        let manifest = self.oci.read_manifest(&digest)?;
         Ok(Some(Entry {
-            input: manifest["annotations"][ANNOTATION]
-                .as_str()
-                .map(str::to_string),
+            input: manifest
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get(ANNOTATION))
+                .cloned(),
+            manifest,
             digest,
         }))
     }
@@ -57,25 +70,18 @@ impl Layout {
     /// the image to rebuild: `id` for its manifest, config or top layer, its
     /// `parent` for a layer it has from the parent.
     pub fn verify(&self, entry: &Entry, id: &str, parent: Option<&str>) -> anyhow::Result<()> {
-        let layout = oci::Layout::open(&self.dir)?;
-        let Err(err) = layout.verify_image(&entry.digest) else {
+        let Err(err) = self.oci.verify_image(&entry.digest) else {
             return Ok(());
         };
         let Some(bad) = err.bad_blob().map(str::to_string) else {
             return Err(err.into());
         };
-        let layers: Vec<String> = self
-            .blob_json(&entry.digest)
-            .ok()
-            .and_then(|m| {
-                m["layers"].as_array().map(|l| {
-                    l.iter()
-                        .filter_map(|d| d["digest"].as_str().map(str::to_string))
-                        .collect()
-                })
-            })
-            .unwrap_or_default();
-        let inherited = layers.iter().rev().skip(1).any(|d| *d == bad);
+        let layers = entry.manifest.layers();
+        let inherited = layers
+            .iter()
+            .rev()
+            .skip(1)
+            .any(|d| d.digest().as_ref() == bad);
         let owner = parent.filter(|_| inherited).unwrap_or(id);
         Err(err)
             .with_hint(|| {
@@ -84,11 +90,6 @@ impl Layout {
                 )
             })
             .with_context(|| format!("the image {id} in {} is damaged", self.dir.display()))
-    }
-
-    pub fn blob_json(&self, digest: &str) -> anyhow::Result<Value> {
-        let layout = oci::Layout::open(&self.dir)?;
-        Ok(serde_json::from_slice(&layout.read_blob(digest)?)?)
     }
 
     /// Writes `root` as a layer on top of the parent of `facts` (a ref of

@@ -70,8 +70,8 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let steps = stack.plan(&args.targets, args.no_deps)?;
     let overrides = args.overrides();
     if !args.dry_run {
-        assemble::find_bob_core(&stack.project.root)?;
-        let rt = assemble::enter_runtime(&stack.project.settings(&overrides).cache)?;
+        let setup = assemble::Setup::new(&stack, overrides)?;
+        let rt = assemble::enter_runtime(&setup.settings.cache)?;
         let options = assemble::Options {
             force: args.force,
             force_all: args.force_all,
@@ -80,7 +80,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
             live: printer.is_verbose(),
             keep_going: args.keep_going,
         };
-        let outcomes = assemble::build(&stack, &steps, &overrides, &options, &rt, printer)?;
+        let outcomes = assemble::build(&stack, &steps, &setup, &options, &rt, printer)?;
         summary(printer, &outcomes);
         let failed = outcomes
             .iter()
@@ -162,21 +162,12 @@ fn describe(
     }
 }
 
-/// The ref names in the layout's index.json; empty when there is no layout.
+/// The ref names in the layout; empty when there is no layout.
 fn refs_in_layout(layout: &Path) -> BTreeSet<String> {
-    let Ok(text) = std::fs::read_to_string(layout.join("index.json")) else {
-        return BTreeSet::new();
-    };
-    let Ok(index) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return BTreeSet::new();
-    };
-    index["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
-        .map(str::to_string)
-        .collect()
+    crate::oci::Layout::open(layout)
+        .and_then(|l| l.refs())
+        .map(|refs| refs.into_iter().map(|r| r.name).collect())
+        .unwrap_or_default()
 }
 
 /// One row per step: image, new layer's size, layers, time, cached or built.

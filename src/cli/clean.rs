@@ -14,18 +14,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::assemble::state;
+use crate::cache::{CHEAP, COSTLY};
 use crate::error::hinted;
 use crate::layouts::Overrides;
 use crate::printer::Printer;
 use crate::printer::human_size;
-use crate::runtime::{Runtime, userns};
+use crate::runtime::Runtime;
 
 use super::project::ProjectArgs;
-
-/// Cheap to make again: `kiln build` rebuilds them from binary packages.
-const DEFAULT: [&str; 6] = ["states", "layers", "work", "logs", "scratch", "run"];
-/// Downloads and compiles: only with `--all`.
-const COSTLY: [&str; 3] = ["downloads", "distfiles", "binpkgs"];
 
 /// Remove builder states, unpacked layers and scratch files from the cache.
 ///
@@ -56,25 +52,25 @@ pub struct Args {
 pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let stack = args.project.load_settings(printer)?;
     let settings = stack.project.settings(&Overrides::default());
-    let cache = settings.cache;
-    if !cache.is_dir() {
+    let cache = &settings.cache;
+    if !cache.root().is_dir() {
         printer.info(format!(
             "nothing to clean: {} does not exist",
-            cache.display()
+            cache.root().display()
         ));
         return Ok(ExitCode::SUCCESS);
     }
     // Before any thread: entering the namespace needs a single thread.
-    let real_root = nix::unistd::geteuid().is_root() && userns::in_initial_userns();
-    let _rt = Runtime::enter(real_root, &cache.join("scratch"))?;
-    let store = state::Store::open(&cache)?;
-    let _no_runs = lock_out_runs(&cache)?;
+    let real_root = nix::unistd::geteuid().is_root() && crate::runtime::probe::in_initial_userns();
+    let _rt = Runtime::enter(real_root, &cache.scratch())?;
+    let store = state::Store::open(cache)?;
+    let _no_runs = cache.lock_out_runs()?;
     let paths = if args.states.is_empty() {
-        let names = DEFAULT
+        let names = CHEAP
             .iter()
             .chain(if args.all { COSTLY.iter() } else { [].iter() });
         names
-            .map(|n| cache.join(n))
+            .map(|n| cache.root().join(n))
             // a dangling symlink goes too
             .filter(|p| p.symlink_metadata().is_ok())
             .collect()
@@ -143,7 +139,7 @@ fn named(store: &state::Store, wanted: &[String]) -> anyhow::Result<Vec<PathBuf>
         else {
             let names: Vec<&str> = states.iter().map(|(n, _)| n.as_str()).collect();
             return Err(hinted(
-                format!("no builder state `{want}` in {}", store.root().display()),
+                format!("no builder state `{want}` in the cache"),
                 if names.is_empty() {
                     "the cache holds no builder state".to_string()
                 } else {
@@ -158,17 +154,14 @@ fn named(store: &state::Store, wanted: &[String]) -> anyhow::Result<Vec<PathBuf>
         .filter(|(n, _)| !gone.contains(n))
         .flat_map(|(_, layers)| layers)
         .collect();
-    let mut paths: Vec<PathBuf> = gone
-        .iter()
-        .map(|n| store.root().join("states").join(n))
-        .collect();
+    let mut paths: Vec<PathBuf> = gone.iter().map(|n| store.state_dir(n)).collect();
     let orphans: BTreeSet<&String> = states
         .iter()
         .filter(|(n, _)| gone.contains(n))
         .flat_map(|(_, layers)| layers)
         .filter(|l| !kept.contains(l))
         .collect();
-    paths.extend(orphans.iter().map(|l| store.root().join("layers").join(l)));
+    paths.extend(orphans.iter().map(|l| store.layer_dir(l)));
     Ok(paths)
 }
 
@@ -183,15 +176,4 @@ fn tree_size(path: &Path) -> u64 {
     fs::read_dir(path)
         .map(|entries| entries.flatten().map(|e| tree_size(&e.path())).sum())
         .unwrap_or(0)
-}
-
-/// Holds the cache's run lock exclusively: `kiln run` unpacks image layers
-/// into the cache it shares (KILN_CACHE_DIR) and runs containers on them.
-fn lock_out_runs(cache: &Path) -> anyhow::Result<fs::File> {
-    crate::store::try_lock(&cache.join(crate::store::RUN_LOCK), || {
-        hinted(
-            format!("a kiln run is using the cache {}", cache.display()),
-            "wait for it to finish, then clean",
-        )
-    })
 }

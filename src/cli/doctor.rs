@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use crate::printer::Printer;
 use crate::runtime::Runtime;
 use crate::runtime::preflight::{self, Check, Status};
-use crate::store::Store;
 
 /// Check that this machine can run rootless build containers, and say how to fix what is missing.
 ///
@@ -14,7 +13,11 @@ use crate::store::Store;
 /// warnings (e.g. no subordinate id range) lose features, not the ability.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  kiln doctor\n  sudo -u builder kiln doctor")]
-pub struct Args {}
+pub struct Args {
+    /// The project whose cache the checks use (kiln.toml's `cache`).
+    #[command(flatten)]
+    pub project: super::project::ProjectArgs,
+}
 
 fn show(printer: &Printer, c: &Check) {
     let mark = match c.status {
@@ -28,9 +31,12 @@ fn show(printer: &Printer, c: &Check) {
     }
 }
 
-pub fn run(_args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let mut checks = preflight::all();
-    let entered = Store::open().and_then(|s| Runtime::enter(false, &s.scratch()));
+    let entered = args
+        .project
+        .cache(printer)
+        .and_then(|cache| Runtime::enter(false, &cache.scratch()));
     match &entered {
         Ok(rt) => {
             checks.push(Check {

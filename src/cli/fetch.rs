@@ -52,34 +52,31 @@ pub struct Args {
 
 pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let stack = args.project.load_sources(printer)?;
-    let overrides = Overrides::default();
-    let settings = stack.project.settings(&overrides);
+    let settings = stack.project.settings(&Overrides::default());
     let (dir, sources) = (settings.root.clone(), settings.sources.clone());
-    let has_images = !stack.plan(&args.targets, false)?.is_empty();
-    // Nothing may start a thread before this: entering needs one thread.
-    let rt = match has_images {
-        true => Some(assemble::enter_runtime(&settings.cache)?),
-        false => None,
-    };
     let options = Options {
         offline: args.offline,
-        cache_dir: Some(settings.cache.join("downloads")),
+        downloads: settings.cache.downloads(),
     };
-    let inputs = fetch::inputs(&dir, &sources, &options, printer)?;
-    let distfiles = match &rt {
-        Some(rt) => {
-            let steps = stack.plan(&args.targets, false)?;
-            Some(assemble::distfiles::fetch(
-                &stack,
-                &steps,
-                &overrides,
-                rt,
-                args.offline,
-                printer.is_verbose(),
-                printer,
-            )?)
-        }
-        None => None,
+    let steps = stack.plan(&args.targets, false)?;
+    let (inputs, distfiles) = if steps.is_empty() {
+        (fetch::inputs(&dir, &sources, &options, printer)?, None)
+    } else {
+        let setup = assemble::Setup::new(&stack, Overrides::default())?;
+        // Nothing may start a thread before this: entering needs one thread.
+        let rt = assemble::enter_runtime(&setup.settings.cache)?;
+        let (inputs, store, base) = setup.base(args.offline, printer)?;
+        let distfiles = assemble::distfiles::fetch(
+            &stack,
+            &steps,
+            &setup,
+            (&store, &base),
+            &rt,
+            args.offline,
+            printer.is_verbose(),
+            printer,
+        )?;
+        (inputs.fetched, Some(distfiles))
     };
     if let Some(to) = &args.to {
         let fetcher = Fetcher::new(&dir, &sources, &options, printer)?;

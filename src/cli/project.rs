@@ -6,11 +6,12 @@
 //! need no project do not offer it; it is global below those commands, so
 //! `kiln new image X --project DIR` works too.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use crate::cache::Cache;
 use crate::error::hinted;
 use crate::graph::Stack;
-use crate::layouts::{Problem, Project};
+use crate::layouts::{Overrides, Problem, Project};
 use crate::printer::Printer;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -48,11 +49,34 @@ impl ProjectArgs {
     /// its errors fail them, since a cache dir read wrong is the wrong dir,
     /// while a broken image elsewhere in the stack must not stop them.
     pub fn load_settings(&self, printer: &Printer) -> anyhow::Result<Stack> {
-        let root = self.root()?;
-        let toml = root.join("kiln.toml");
-        let what = toml.display().to_string();
-        errors_only(printer, Stack::load(&root), &what, |p| p.file == toml)
+        settings_at(&self.root()?, printer)
     }
+
+    /// The cache of the commands that work with or without a project (run,
+    /// doctor): the project's when there is one, so that they use the dir
+    /// and the locks that builds and `kiln clean` use, else the user's.
+    pub fn cache(&self, printer: &Printer) -> anyhow::Result<Cache> {
+        match Project::find_root(self.project.as_deref()) {
+            Ok(root) => Ok(settings_at(&root, printer)?
+                .project
+                .settings(&Overrides::default())
+                .cache),
+            Err(e) if self.project.is_some() => Err(e),
+            Err(_) => Cache::locate(None).ok_or_else(|| {
+                hinted(
+                    "no cache dir: KILN_CACHE_DIR, XDG_CACHE_HOME and HOME are all unset",
+                    "set KILN_CACHE_DIR to a directory kiln may write",
+                )
+            }),
+        }
+    }
+}
+
+/// The stack at `root`, failing only on kiln.toml's errors.
+fn settings_at(root: &Path, printer: &Printer) -> anyhow::Result<Stack> {
+    let toml = root.join("kiln.toml");
+    let what = toml.display().to_string();
+    errors_only(printer, Stack::load(root), &what, |p| p.file == toml)
 }
 
 /// Prints the errors `counts` picks, and fails if there are any.

@@ -76,6 +76,10 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     pub command: Vec<String>,
+    /// The project whose cache kiln run shares (kiln.toml's `cache`) [default:
+    /// the nearest one up, if any].
+    #[command(flatten)]
+    pub project: super::project::ProjectArgs,
 }
 
 fn merge_env(base: &mut Vec<String>, extra: &[String]) {
@@ -94,8 +98,9 @@ pub fn run(mut args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
             "drop -t when piping into kiln",
         ));
     }
-    let store = Store::open()?;
-    let _running = store.run_lock()?;
+    let cache = args.project.cache(printer)?;
+    let store = Store::new(&cache)?;
+    let _running = cache.share_runs()?;
     let image = match (&args.rootfs, &args.reference) {
         (Some(_), Some(first)) => {
             // with --rootfs there is no REF: the first word is the command's
@@ -124,7 +129,7 @@ pub fn run(mut args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("opening log file {}", log.display()))?;
     }
     // Nothing may start a thread before this point (unshare needs one thread).
-    let rt = Runtime::enter(args.no_userns, &store.scratch())?;
+    let rt = Runtime::enter(args.no_userns, &cache.scratch())?;
     if args.explain {
         printer.out(rt.ns.explain());
         let kind = rt.probe_overlay()?;

@@ -27,7 +27,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let (dir, sources) = (settings.root, settings.sources);
     let options = Options {
         offline: args.offline,
-        cache_dir: Some(settings.cache.join("downloads")),
+        downloads: settings.cache.downloads(),
     };
     let fetcher = Fetcher::new(&dir, &sources, &options, printer)?;
     let lock = fetcher.update()?;

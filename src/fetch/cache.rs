@@ -22,18 +22,6 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// `$KILN_CACHE_DIR`, else `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`.
-    pub fn default_dir() -> Option<PathBuf> {
-        let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-        if let Some(dir) = var("KILN_CACHE_DIR") {
-            return Some(dir.into());
-        }
-        if let Some(dir) = var("XDG_CACHE_HOME") {
-            return Some(PathBuf::from(dir).join("kiln"));
-        }
-        var("HOME").map(|h| PathBuf::from(h).join(".cache/kiln"))
-    }
-
     pub fn new(root: impl Into<PathBuf>) -> Cache {
         Cache { root: root.into() }
     }
@@ -196,16 +184,7 @@ pub fn sha512_file(path: &Path) -> io::Result<(String, u64)> {
         hasher.update(&buf[..n]);
         size += n as u64;
     }
-    Ok((hex(&hasher.finalize()), size))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    bytes
-        .iter()
-        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
-        .map(char::from)
-        .collect()
+    Ok((crate::oci::hex(&hasher.finalize()), size))
 }
 
 #[cfg(test)]

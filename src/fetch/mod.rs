@@ -30,6 +30,7 @@ pub use lock::{Lock, Pinned};
 use crate::error::{HintExt, WriteError};
 use crate::printer::Printer;
 use keys::{KeyError, Resolver};
+pub use mirror::Mirror;
 use mirror::{AllFailed, DownloadError, Mirrors};
 use pgp::{Keyring, PgpError};
 
@@ -38,8 +39,8 @@ use pgp::{Keyring, PgpError};
 pub struct Options {
     /// Never touch the network: only the cache and `file://`/directory mirrors.
     pub offline: bool,
-    /// The cache directory; [`Cache::default_dir`] when None.
-    pub cache_dir: Option<PathBuf>,
+    /// The download cache: the cache dir's `downloads/` (crate::cache).
+    pub downloads: PathBuf,
 }
 
 /// The verified inputs of a build: read-only files in the cache.
@@ -173,16 +174,10 @@ impl<'p> Fetcher<'p> {
         options: &Options,
         printer: &'p Printer,
     ) -> anyhow::Result<Self> {
-        let cache_dir = options
-            .cache_dir
-            .clone()
-            .or_else(Cache::default_dir)
-            .context("no cache directory: HOME, XDG_CACHE_HOME and KILN_CACHE_DIR are unset")
-            .hint("set KILN_CACHE_DIR to a directory kiln may write")?;
         Ok(Fetcher {
             project_dir: project_dir.to_path_buf(),
             sources: sources.clone(),
-            cache: Cache::new(cache_dir),
+            cache: Cache::new(options.downloads.clone()),
             mirrors: Mirrors::new(&sources.mirrors, project_dir, options.offline, printer),
             keys: RefCell::new(None),
             refreshed: Cell::new(false),

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use crate::error::hinted;
 use crate::oci;
 pub use files::{BuilderToml, Compression, ImageToml, KilnToml, NamespaceToml};
-pub use problem::{Problem, Severity, Source};
+pub use problem::{Problem, Source};
 pub use settings::{BuildContainer, ImageSettings, Overrides, ProjectSettings, Slim};
 
 /// The file that marks a project's root.

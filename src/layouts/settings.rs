@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::files::{Compression, Level};
 use super::validate::parse_duration;
 use super::{PROJECT_FILE, Project};
+use crate::cache::Cache;
 use crate::fetch::config::Sources;
 
 /// What the command line sets; it wins over every file.
@@ -29,7 +30,7 @@ pub struct ProjectSettings {
     /// The OCI image layout images are written to.
     pub layout: PathBuf,
     /// Downloads, binary packages, builder states.
-    pub cache: PathBuf,
+    pub cache: Cache,
     pub sources: Sources,
 }
 
@@ -134,23 +135,16 @@ impl Project {
         ProjectSettings {
             root: self.root.clone(),
             layout: self.root.join(layout),
-            cache: self.cache_dir(),
+            cache: self.cache(),
             sources: self.kiln.sources.clone(),
         }
     }
 
-    /// KILN_CACHE_DIR, else kiln.toml's `cache`, else `$XDG_CACHE_HOME/kiln`.
-    fn cache_dir(&self) -> PathBuf {
-        let env = |var| {
-            std::env::var_os(var)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        env("KILN_CACHE_DIR")
-            .or_else(|| self.kiln.cache.as_ref().map(|c| self.root.join(c)))
-            .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("kiln")))
-            .or_else(|| env("HOME").map(|h| h.join(".cache/kiln")))
-            .unwrap_or_else(|| self.root.join(".kiln-cache"))
+    /// The cache [`Cache::locate`] finds with kiln.toml's `cache`, or
+    /// `.kiln-cache` in the project when no variable names one.
+    fn cache(&self) -> Cache {
+        let configured = self.kiln.cache.as_ref().map(|c| self.root.join(c));
+        Cache::locate(configured).unwrap_or_else(|| Cache::at(self.root.join(".kiln-cache")))
     }
 
     /// The levels that apply to an image of `ns`, least specific first.

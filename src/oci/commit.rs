@@ -70,6 +70,8 @@ pub struct CommitResult {
     pub uncompressed_size: u64,
     pub media_type: String,
     pub entries: u64,
+    /// How many layers the image has: its parent's and the new one.
+    pub layers: usize,
     /// Things left out, such as sockets.
     pub warnings: Vec<String>,
 }
@@ -178,6 +180,7 @@ pub fn write_image(opts: &CommitOptions) -> Result<CommitResult> {
         layer.size,
         digest(&layer.digest)?,
     ));
+    let layer_count = layers.len();
     let mut manifest = json!({
         "schemaVersion": 2,
         "mediaType": media::MANIFEST,
@@ -206,6 +209,7 @@ pub fn write_image(opts: &CommitOptions) -> Result<CommitResult> {
         uncompressed_size,
         media_type: opts.compression.media_type().to_string(),
         entries: stats.entries,
+        layers: layer_count,
         warnings: stats.warnings,
     })
 }

@@ -27,15 +27,14 @@ mod time;
 mod verify;
 
 pub use artifact::Attachment;
-pub(crate) use blob::HashingReader;
-pub use blob::{Blob, BlobWriter};
+pub(crate) use blob::{HashingReader, hex};
 pub use commit::{CommitOptions, CommitResult, commit, name_image, write_image};
 pub use compress::{Compression, thread_count};
-pub use fsck::{FsckReport, fsck};
+pub use fsck::fsck;
 pub use idmap::IdMap;
 pub use image::ImageFlags;
-pub use layer::{LayerOptions, LayerStats, write_tar};
-pub use layout::{Layout, LayoutLock, RefInfo};
+pub use layer::LayerOptions;
+pub use layout::Layout;
 pub use refname::{REF_RULE, RefNameError, check_ref_name};
 pub use time::{format_rfc3339, parse_created};
 

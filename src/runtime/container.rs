@@ -169,7 +169,7 @@ impl Runtime {
                     "the command would run as uid {uid} gid {gid}, which the user namespace ({}) does not map",
                     self.ns.mode_name()
                 ),
-                crate::runtime::preflight::subid_fix(&self.ns.user),
+                crate::runtime::probe::subid_fix(&self.ns.user),
             ));
         }
         let process = spec::Process {

@@ -10,8 +10,8 @@
 //! For `kiln build` the shape is:
 //!
 //! ```text
-//! let store = Store::open()?;                       // before entering: plain user files
-//! let rt = Runtime::enter(false, &store.scratch())?; // first, before any thread
+//! let store = Store::new(&cache)?;                  // before entering: plain user files
+//! let rt = Runtime::enter(false, &cache.scratch())?; // first, before any thread
 //! let (dir, _) = store.layer(&layer, &rt.ns.cache_key())?;
 //! let exit = rt.run(&RunOptions { layers: vec![dir], upper: Some(keep), binds, env, cwd,
 //!                                 log: Some(file), silent: !verbose, .. }, printer)?;
@@ -30,6 +30,7 @@ pub(crate) mod confine;
 mod container;
 pub mod overlay;
 pub mod preflight;
+pub mod probe;
 mod reaper;
 pub mod spec;
 mod tty;
@@ -38,7 +39,7 @@ mod users;
 
 use std::path::{Path, PathBuf};
 
-pub use container::{Exit, RunOptions};
+pub use container::RunOptions;
 pub use spec::{Bind, Network};
 pub use userns::UserNs;
 
@@ -65,7 +66,7 @@ impl Runtime {
         // Private: containers' roots are mounted in it, set-id files and all.
         crate::tree::private_dir(scratch)?;
         let ns = UserNs::plan(no_userns)?;
-        ns.enter()?;
+        ns.enter().map_err(explain)?;
         if ns.mode == userns::Mode::Host {
             cgroups::remove_stale();
         }
@@ -93,5 +94,16 @@ impl Runtime {
         });
         overlay::remove_tree(&dir)?;
         kind
+    }
+}
+
+/// A failed unshare says little (EPERM, ENOSPC): the first failing
+/// preflight check says why, and how to fix it.
+fn explain(err: userns::Error) -> anyhow::Error {
+    match (&err, preflight::first_failure()) {
+        (userns::Error::Unshare(_), Some(check)) => {
+            crate::error::hinted(format!("{err}: {}", check.problem), check.fix)
+        }
+        _ => err.into(),
     }
 }

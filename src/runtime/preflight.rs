@@ -4,10 +4,8 @@
 //! the cause instead of a bare EPERM.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
 
-use crate::runtime::userns;
+use super::probe::{self, subid_fix};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -87,75 +85,10 @@ pub fn sysctls() -> Vec<Check> {
     out
 }
 
-/// newuidmap / newgidmap: on PATH and setuid root (or with file capabilities).
-pub fn check_idmap_tool(tool: &'static str) -> Result<PathBuf, Check> {
-    let name = if tool == "newuidmap" {
-        "newuidmap"
-    } else {
-        "newgidmap"
-    };
-    let path = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(tool))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_default();
-    let Some(path) = path else {
-        return Err(Check::bad(
-            name,
-            Status::Fail,
-            format!(
-                "{tool} not found on PATH: it maps the subordinate ids of /etc/subuid into kiln's user namespace"
-            ),
-            "install it: sudo apt-get install uidmap (Debian/Ubuntu), sudo dnf install shadow-utils (Fedora)",
-        ));
-    };
-    let meta = fs::metadata(&path).map_err(|e| {
-        Check::bad(
-            name,
-            Status::Fail,
-            format!("{}: {e}", path.display()),
-            "reinstall uidmap",
-        )
-    })?;
-    let has_caps = xattr_present(&path, "security.capability");
-    if (meta.mode() & 0o4000 != 0 && meta.uid() == 0) || has_caps {
-        Ok(path)
-    } else {
-        Err(Check::bad(
-            name,
-            Status::Fail,
-            format!(
-                "{} is neither setuid root nor has file capabilities, so it cannot map other users' ids",
-                path.display()
-            ),
-            format!("sudo chown root {0} && sudo chmod u+s {0}", path.display()),
-        ))
-    }
-}
-
-fn xattr_present(path: &std::path::Path, name: &str) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let (Ok(p), Ok(n)) = (
-        std::ffi::CString::new(path.as_os_str().as_bytes()),
-        std::ffi::CString::new(name),
-    ) else {
-        return false;
-    };
-    // SAFETY: valid C strings; a NULL buffer asks only for the size.
-    unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), std::ptr::null_mut(), 0) > 0 }
-}
-
-/// The exact command that gives a user a subordinate range.
-pub fn subid_fix(user: &str) -> String {
-    format!("sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}")
-}
-
 /// Subordinate ranges of the current user (root uses kiln's own range).
 pub fn subids() -> Check {
     let uid = nix::unistd::geteuid().as_raw();
-    let user = userns::user_name(uid);
+    let user = probe::user_name(uid);
     if uid == 0 {
         return Check::ok(
             "subordinate ids",
@@ -163,8 +96,8 @@ pub fn subids() -> Check {
         );
     }
     match (
-        userns::subid_entry("/etc/subuid", &user, uid),
-        userns::subid_entry("/etc/subgid", &user, uid),
+        probe::subid_entry("/etc/subuid", &user, uid),
+        probe::subid_entry("/etc/subgid", &user, uid),
     ) {
         (Some(u), Some(g)) => Check::ok(
             "subordinate ids",
@@ -185,10 +118,10 @@ pub fn subids() -> Check {
 /// whether a seccomp filter (a container's default profile) is the cause.
 pub fn unshare() -> Check {
     let name = "creating a user namespace";
-    if !userns::in_initial_userns() && nix::unistd::geteuid().as_raw() == 0 {
+    if !probe::in_initial_userns() && nix::unistd::geteuid().as_raw() == 0 {
         return Check::ok(name, "already root in a user namespace: kiln uses it");
     }
-    match userns::try_unshare_user() {
+    match probe::try_unshare_user() {
         Ok(()) => Check::ok(name, "unshare(CLONE_NEWUSER) works"),
         Err(e) => {
             let seccomp = fs::read_to_string("/proc/self/status")
@@ -221,27 +154,20 @@ pub fn all() -> Vec<Check> {
     let mut checks = sysctls();
     checks.push(unshare());
     for tool in ["newuidmap", "newgidmap"] {
-        checks.push(match check_idmap_tool(tool) {
-            Ok(p) => Check::ok(
-                if tool == "newuidmap" {
-                    "newuidmap"
-                } else {
-                    "newgidmap"
-                },
-                format!("{} is usable", p.display()),
-            ),
-            Err(mut c) => {
-                if nix::unistd::geteuid().as_raw() == 0
-                    || userns::subid_entry(
-                        "/etc/subuid",
-                        &userns::user_name(nix::unistd::geteuid().as_raw()),
-                        nix::unistd::geteuid().as_raw(),
-                    )
-                    .is_none()
-                {
-                    c.status = Status::Warn;
-                }
-                c
+        let name = if tool == "newuidmap" {
+            "newuidmap"
+        } else {
+            "newgidmap"
+        };
+        checks.push(match probe::idmap_tool(tool) {
+            Ok(p) => Check::ok(name, format!("{} is usable", p.display())),
+            Err(problem) => {
+                // Only a user with a subordinate range needs the tools.
+                let uid = nix::unistd::geteuid().as_raw();
+                let needed = uid != 0
+                    && probe::subid_entry("/etc/subuid", &probe::user_name(uid), uid).is_some();
+                let status = if needed { Status::Fail } else { Status::Warn };
+                Check::bad(name, status, problem.to_string(), problem.fix())
             }
         });
     }

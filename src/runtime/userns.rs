@@ -13,14 +13,55 @@ use std::fs;
 use std::io::{Read, Write};
 use std::process::Command;
 
-use anyhow::{Context, bail};
 use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, getegid, geteuid, pipe};
 
-use crate::error::hinted;
-use crate::runtime::preflight;
+use super::probe::{self, ToolProblem, in_initial_userns, subid_entry, subid_fix, user_name};
+
+/// Why kiln could not choose or enter its user namespace. A failed
+/// unshare carries no hint of its own: the caller asks `preflight` why.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("--no-userns needs real root")]
+    NoUsernsNeedsRoot,
+    #[error("{tool} cannot map ids: {problem}")]
+    IdMapTool {
+        tool: &'static str,
+        problem: ToolProblem,
+    },
+    #[error(
+        "kiln started {threads} threads before entering its user namespace (a bug in kiln: enter it first)"
+    )]
+    Threads { threads: String },
+    #[error("cannot create kiln's user namespace: {0}")]
+    Unshare(nix::Error),
+    #[error("{what} in kiln's user namespace failed: {error}")]
+    Setup {
+        what: &'static str,
+        error: nix::Error,
+    },
+    #[error("writing {path}: {error}")]
+    WriteMap { path: String, error: std::io::Error },
+    #[error("mapping ids into kiln's user namespace failed: {0}")]
+    IdMap(String),
+}
+
+impl Error {
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            Error::NoUsernsNeedsRoot => {
+                Some("drop --no-userns: kiln then maps container ids into a user namespace".into())
+            }
+            Error::IdMapTool { problem, .. } => Some(problem.fix()),
+            Error::IdMap(_) => Some("run `kiln doctor` to see what this machine lacks".into()),
+            _ => None,
+        }
+    }
+}
+
+type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// One line of an id map: `inside` ids start at `outside` in the parent namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +94,6 @@ pub struct UserNs {
     pub uid_map: Vec<IdRange>,
     pub gid_map: Vec<IdRange>,
     pub user: String,
-    pub uid: u32,
-    pub gid: u32,
 }
 
 /// The range real root uses when /etc/subuid has no `root` entry: far above
@@ -64,7 +103,7 @@ const RANGE: u32 = 65536;
 
 impl UserNs {
     /// Decide the mapping for the current user; nothing is changed yet.
-    pub fn plan(no_userns: bool) -> anyhow::Result<UserNs> {
+    pub fn plan(no_userns: bool) -> Result<UserNs> {
         let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
         let user = user_name(uid);
         let in_initial = in_initial_userns();
@@ -81,15 +120,10 @@ impl UserNs {
             uid_map: one(uid),
             gid_map: one(gid),
             user: user.clone(),
-            uid,
-            gid,
         };
         if no_userns {
             if uid != 0 || !in_initial {
-                return Err(hinted(
-                    "--no-userns needs real root",
-                    "drop --no-userns: kiln then maps container ids into a user namespace",
-                ));
+                return Err(Error::NoUsernsNeedsRoot);
             }
             ns.why = "--no-userns was given: container root is the host's root".into();
             ns.uid_map = vec![IdRange {
@@ -150,7 +184,8 @@ impl UserNs {
         match entries {
             (Some(u), Some(g)) if in_initial => {
                 for tool in ["newuidmap", "newgidmap"] {
-                    preflight::check_idmap_tool(tool).map_err(|c| hinted(c.problem, c.fix))?;
+                    probe::idmap_tool(tool)
+                        .map_err(|problem| Error::IdMapTool { tool, problem })?;
                 }
                 ns.mode = Mode::Subuid;
                 ns.uid_map.push(IdRange {
@@ -175,7 +210,7 @@ impl UserNs {
                 ns.why = if in_initial {
                     format!(
                         "{user} has no subordinate id range in /etc/subuid and /etc/subgid: single-id mapping, container root is {user} (uid {uid}); files cannot belong to other users and chown to them fails (fix: {})",
-                        preflight::subid_fix(&user)
+                        subid_fix(&user)
                     )
                 } else {
                     format!(
@@ -185,11 +220,6 @@ impl UserNs {
             }
         }
         Ok(ns)
-    }
-
-    /// Whether files in the container can belong to users other than root.
-    pub fn full_fidelity(&self) -> bool {
-        self.uid_map.iter().map(|r| r.count as u64).sum::<u64>() > 1
     }
 
     /// The host uid a container uid lands on (from kiln's parent namespace).
@@ -238,7 +268,7 @@ impl UserNs {
     }
 
     /// Enter the namespaces. The process must still be single-threaded.
-    pub fn enter(&self) -> anyhow::Result<()> {
+    pub fn enter(&self) -> Result<()> {
         let threads = fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|s| {
@@ -247,27 +277,28 @@ impl UserNs {
             })
             .unwrap_or_default();
         if threads != "1" {
-            bail!(
-                "kiln started {threads} threads before entering its user namespace (a bug in kiln: enter it first)"
-            );
+            return Err(Error::Threads { threads });
         }
         let mount_ns = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWCGROUP;
         match self.mode {
-            Mode::Host | Mode::Inherited => unshare(mount_ns).map_err(|e| self.unshare_error(e))?,
+            Mode::Host | Mode::Inherited => unshare(mount_ns).map_err(Error::Unshare)?,
             Mode::Single => {
-                unshare(CloneFlags::CLONE_NEWUSER | mount_ns).map_err(|e| self.unshare_error(e))?;
-                fs::write("/proc/self/setgroups", "deny")
-                    .context("writing /proc/self/setgroups")?;
+                unshare(CloneFlags::CLONE_NEWUSER | mount_ns).map_err(Error::Unshare)?;
+                fs::write("/proc/self/setgroups", "deny").map_err(|error| Error::WriteMap {
+                    path: "/proc/self/setgroups".into(),
+                    error,
+                })?;
                 write_map("/proc/self/uid_map", &self.uid_map)?;
                 write_map("/proc/self/gid_map", &self.gid_map)?;
             }
             Mode::Subuid | Mode::RootRange => {
                 self.enter_with_helper(CloneFlags::CLONE_NEWUSER | mount_ns)?;
+                let setup = |what| move |error| Error::Setup { what, error };
                 nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
-                    .context("setresgid(0) in the user namespace")?;
+                    .map_err(setup("setresgid(0)"))?;
                 nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
-                    .context("setresuid(0) in the user namespace")?;
-                nix::unistd::setgroups(&[]).context("setgroups([]) in the user namespace")?;
+                    .map_err(setup("setresuid(0)"))?;
+                nix::unistd::setgroups(&[]).map_err(setup("setgroups([])"))?;
             }
         }
         mount(
@@ -277,7 +308,10 @@ impl UserNs {
             MsFlags::MS_REC | MsFlags::MS_PRIVATE,
             None::<&str>,
         )
-        .context("making / private in kiln's mount namespace")?;
+        .map_err(|error| Error::Setup {
+            what: "making / private",
+            error,
+        })?;
         // Hide the host's cgroup v1 tree: libcgroups then uses its v2 manager,
         // which leaves the container in kiln's cgroup when it may not write.
         // Read-only in a user namespace: libcgroups then skips the cgroup
@@ -298,27 +332,24 @@ impl UserNs {
         Ok(())
     }
 
-    fn unshare_error(&self, err: nix::Error) -> anyhow::Error {
-        match preflight::first_failure() {
-            Some(c) => hinted(
-                format!("cannot create a user namespace ({err}): {}", c.problem),
-                c.fix,
-            ),
-            None => anyhow::anyhow!("unshare of kiln's namespaces failed: {err}"),
-        }
-    }
-
     /// newuidmap must write the map of a process that already unshared, from
     /// outside: a forked helper waits for the signal, maps, and its exit
     /// status is checked (libcontainer, left to map ids itself, writes a
     /// one-line map directly, which fails unprivileged, and never checks
     /// newuidmap's exit status).
-    fn enter_with_helper(&self, flags: CloneFlags) -> anyhow::Result<()> {
-        let (go_r, go_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
+    fn enter_with_helper(&self, flags: CloneFlags) -> Result<()> {
+        let pipes = |error| Error::Setup {
+            what: "a pipe to the id-map helper",
+            error,
+        };
+        let (go_r, go_w) = pipe().map_err(pipes)?;
+        let (err_r, err_w) = pipe().map_err(pipes)?;
         let parent = nix::unistd::getpid();
         // SAFETY: kiln is single-threaded here (checked by the caller).
-        match unsafe { fork() }.context("fork of the id-map helper")? {
+        match unsafe { fork() }.map_err(|error| Error::Setup {
+            what: "fork of the id-map helper",
+            error,
+        })? {
             ForkResult::Child => {
                 drop(go_w);
                 drop(err_r);
@@ -347,16 +378,10 @@ impl UserNs {
                 let status = waitpid(child, None);
                 let mut msg = String::new();
                 let _ = fs::File::from(err_r).read_to_string(&mut msg);
-                unshared.map_err(|e| self.unshare_error(e))?;
+                unshared.map_err(Error::Unshare)?;
                 match status {
                     Ok(WaitStatus::Exited(_, 0)) => Ok(()),
-                    _ => Err(hinted(
-                        format!(
-                            "mapping ids into kiln's user namespace failed: {}",
-                            msg.trim()
-                        ),
-                        "run `kiln doctor` to see what this machine lacks",
-                    )),
+                    _ => Err(Error::IdMap(msg.trim().to_string())),
                 }
             }
         }
@@ -365,7 +390,7 @@ impl UserNs {
     fn write_maps(&self, pid: Pid) -> Result<(), String> {
         if self.mode == Mode::RootRange {
             for (file, map) in [("uid_map", &self.uid_map), ("gid_map", &self.gid_map)] {
-                write_map(&format!("/proc/{pid}/{file}"), map).map_err(|e| format!("{e:#}"))?;
+                write_map(&format!("/proc/{pid}/{file}"), map).map_err(|e| e.to_string())?;
             }
             return Ok(());
         }
@@ -420,12 +445,15 @@ pub(crate) fn map_id(map: &[IdRange], id: u32) -> Option<u32> {
         .map(|r| r.outside + (id - r.inside))
 }
 
-fn write_map(path: &str, map: &[IdRange]) -> anyhow::Result<()> {
+fn write_map(path: &str, map: &[IdRange]) -> Result<()> {
     let text: String = map
         .iter()
         .map(|r| format!("{} {} {}\n", r.inside, r.outside, r.count))
         .collect();
-    fs::write(path, text).with_context(|| format!("writing {path}"))
+    fs::write(path, text).map_err(|error| Error::WriteMap {
+        path: path.into(),
+        error,
+    })
 }
 
 pub(crate) fn read_map(path: &str) -> Vec<IdRange> {
@@ -444,53 +472,4 @@ pub(crate) fn read_map(path: &str) -> Vec<IdRange> {
             })
         })
         .collect()
-}
-
-/// Whether this process is in the machine's first user namespace.
-pub fn in_initial_userns() -> bool {
-    read_map("/proc/self/uid_map")
-        .first()
-        .is_some_and(|r| r.inside == 0 && r.outside == 0 && r.count == u32::MAX)
-}
-
-/// The first `user:start:count` line of a subid file for this user (by name or uid).
-pub fn subid_entry(path: &str, user: &str, uid: u32) -> Option<(u32, u32)> {
-    let text = fs::read_to_string(path).ok()?;
-    text.lines().find_map(|line| {
-        let mut f = line.trim().split(':');
-        let (who, start, count) = (f.next()?, f.next()?, f.next()?);
-        if who != user && who != uid.to_string() {
-            return None;
-        }
-        let (start, count) = (start.parse().ok()?, count.parse().ok()?);
-        (count > 0).then_some((start, count))
-    })
-}
-
-/// The login name of a uid, or the number when it has none.
-pub fn user_name(uid: u32) -> String {
-    nix::unistd::User::from_uid(Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string())
-}
-
-/// Used by doctor: whether unshare(CLONE_NEWUSER) works, tried in a child.
-pub fn try_unshare_user() -> Result<(), nix::Error> {
-    // SAFETY: the child only calls unshare and _exit.
-    match unsafe { fork() }? {
-        ForkResult::Child => {
-            let code = match unshare(CloneFlags::CLONE_NEWUSER) {
-                Ok(()) => 0,
-                Err(e) => e as i32,
-            };
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => match waitpid(child, None)? {
-            WaitStatus::Exited(_, 0) => Ok(()),
-            WaitStatus::Exited(_, code) => Err(nix::Error::from_raw(code)),
-            _ => Err(nix::Error::EINTR),
-        },
-    }
 }

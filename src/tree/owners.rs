@@ -21,7 +21,8 @@
 //! container's to run, and the 0700 cache dirs ([`super::private_dir`]) keep
 //! other host users from reaching them. docs/security.md has the cases.
 
-use crate::runtime::userns::{IdRange, in_initial_userns, map_id, read_map};
+use crate::runtime::probe::in_initial_userns;
+use crate::runtime::userns::{IdRange, map_id, read_map};
 
 /// The ownership policy of the process's user namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]

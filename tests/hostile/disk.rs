@@ -98,7 +98,7 @@ fn a_full_cache_names_the_path_and_leaves_no_temporary_tree() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{who:?}: {}", describe(&out));
-        assert_disk_full(&out, &format!("{}/", cache.join("layers").display()));
+        assert_disk_full(&out, &format!("{}/", cache.join("unpacked").display()));
         assert!(stderr(&out).contains("/fill/big"), "{}", describe(&out));
         assert_eq!(leftovers(&cache), Vec::<String>::new(), "{who:?}");
     }

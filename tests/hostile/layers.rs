@@ -199,7 +199,7 @@ fn no_setuid_root_file_and_no_device_node_reaches_the_host() {
             describe(&out)
         );
         assert_eq!(devices(&cache), Vec::<String>::new(), "{what}");
-        let layers = cache.join("layers");
+        let layers = cache.join("unpacked");
         let mode = std::fs::metadata(&layers).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700, "{what}: {}", layers.display());
         if extra.is_empty() {

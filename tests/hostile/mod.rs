@@ -187,10 +187,11 @@ fn lines(script: &str) -> Vec<String> {
         .collect()
 }
 
-/// The temporary trees left in `layers/` of a cache: none may be.
+/// The temporary trees left in a cache's `layers/` (builder states) or
+/// `unpacked/` (image layers of kiln run): none may be.
 fn leftovers(cache: &Path) -> Vec<String> {
     lines(&format!(
-        "find '{}' -maxdepth 3 -name '.*.tmp-*' 2>/dev/null; true",
-        cache.join("layers").display()
+        "find '{0}/layers' '{0}/unpacked' -maxdepth 3 -name '.*.tmp-*' 2>/dev/null; true",
+        cache.display()
     ))
 }

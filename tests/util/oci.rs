@@ -39,7 +39,7 @@ pub fn commit(rootfs: &Path, layout: &Path, reference: &str, extra: &[&str]) -> 
 /// The strict checker over a layout kiln wrote, both as a library call and
 /// through `kiln ls --check`.
 pub fn assert_valid(layout: &Path) {
-    let report = kiln::oci::fsck(layout).expect("fsck reads the layout");
+    let report = kiln::fsck(layout).expect("fsck reads the layout");
     assert!(
         report.is_ok(),
         "{}: {:#?}",
