@@ -29,6 +29,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::WriteError;
+
 /// bob-core's per-layer list.
 pub const PACKAGES_FILE: &str = "packages.json";
 /// Every layer's list, kiln's, beside it in the same `out` dir.
@@ -44,12 +46,10 @@ pub enum Error {
     },
     #[error("{path} is not the package list bob-core and kiln write: {reason}")]
     Parse { path: PathBuf, reason: String },
-    #[error("cannot write {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// inventory.json is in the cache: a failed write reads as every
+    /// other write to kiln's own files (error.rs).
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 /// One installed package, as bob-core reads it from `/var/db/pkg`.
@@ -165,7 +165,7 @@ impl Inventory {
         let path = out.join(INVENTORY_FILE);
         let mut bytes = serde_json::to_vec_pretty(self).expect("an inventory serialises");
         bytes.push(b'\n');
-        std::fs::write(&path, bytes).map_err(|source| Error::Write { path, source })
+        std::fs::write(&path, bytes).map_err(|e| WriteError::new(&path, e).into())
     }
 
     pub fn packages(&self) -> impl Iterator<Item = (usize, &Layer, &Package)> {
