@@ -12,7 +12,7 @@
 #  5. configure_rootfs_build hook
 #  6. emerge the packages into /emerge-root, making and reusing binpkgs
 #  7. finish_rootfs_build hook
-#  8. package lists, PACKAGES.md and sbom.json into $KILN_OUT
+#  8. package lists, PACKAGES.md and packages.json into $KILN_OUT
 #  9. slim the root (headers, static libs, docs, man, info, locales, vdb),
 #     drop the account files the parent's layer has as they are
 # With KILN_FETCH_ONLY=1 (kiln fetch) it stops after step 5 and only
@@ -151,7 +151,7 @@ if declare -F finish_rootfs_build >/dev/null; then
   finish_rootfs_build
 fi
 
-step "package lists, PACKAGES.md, sbom.json"
+step "package lists, PACKAGES.md, packages.json"
 bob_write_reports
 
 step "slimming $_EMERGE_ROOT"

@@ -6,6 +6,8 @@ KILN_APT_PACKAGES=(
   # the OCI consumers the tests check kiln's layouts with
   skopeo podman runc umoci oci-image-tool docker-registry
   golang-github-opencontainers-image-spec-dev python3-jsonschema
+  # the SBOM validators' venv (scripts/test-setup)
+  python3-venv
   # rootless containers
   uidmap fuse-overlayfs
   # the demo's busybox root, the benchmarks' baselines, graph rendering

@@ -98,6 +98,9 @@ fn known_fix(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(crate::fetch::lock::LockError::Write(write)) = err.downcast_ref() {
         return write.fix();
     }
+    if let Some(crate::sbom::Error::Write(write)) = err.downcast_ref() {
+        return write.fix();
+    }
     if let Some(tree) = err.downcast_ref::<crate::tree::Error>() {
         return tree.fix();
     }

@@ -13,6 +13,7 @@
 mod assemble;
 mod cache;
 mod cli;
+mod epoch;
 mod error;
 mod fetch;
 mod graph;
@@ -20,6 +21,7 @@ mod layouts;
 mod oci;
 mod printer;
 mod runtime;
+mod sbom;
 mod store;
 mod tree;
 

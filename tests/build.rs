@@ -230,7 +230,7 @@ fn check_built_stack(tmp: &Path, project: &Path) {
     assert!(!packages.contains("app-misc/hello |"), "{packages}");
 }
 
-const DEMO: [&str; 3] = [
+pub(crate) const DEMO: [&str; 3] = [
     "demo/glibc:latest",
     "demo/hello:latest",
     "demo/greeting:latest",

@@ -21,20 +21,20 @@ use crate::util::{describe, kiln, run_ok, stderr};
 pub const EPOCH: &str = "1700000000";
 
 /// ref name -> manifest digest, from the layout's index.json.
-fn digests(oci: &Path) -> BTreeMap<String, String> {
+pub(crate) fn digests(oci: &Path) -> BTreeMap<String, String> {
     let index: Value = serde_json::from_slice(&fs::read(oci.join("index.json")).unwrap()).unwrap();
+    // Entries without a name are the images' SBOMs (artifacts).
     index["manifests"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| {
-            (
+        .filter_map(|m| {
+            Some((
                 m["annotations"]["org.opencontainers.image.ref.name"]
-                    .as_str()
-                    .unwrap()
+                    .as_str()?
                     .to_string(),
                 m["digest"].as_str().unwrap().to_string(),
-            )
+            ))
         })
         .collect()
 }

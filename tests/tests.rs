@@ -20,4 +20,5 @@ mod offline;
 mod repos;
 mod repro;
 mod runtime;
+mod sbom;
 mod slim;

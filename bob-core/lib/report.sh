@@ -1,5 +1,5 @@
 # What build-root.sh writes after emerge: failure reports, package lists,
-# PACKAGES.md, sbom.json, and the slimming of the image's root.
+# PACKAGES.md, packages.json, and the slimming of the image's root.
 # shellcheck shell=bash
 
 # bob_emerge_failed LOG RC: name the package, the phase and the last lines of
@@ -81,35 +81,85 @@ bob_write_reports() {
     echo
     echo "Total before slimming: $(numfmt --to=iec-i --suffix=B "$total")"
   } >"$_OUT/PACKAGES.md"
-  python3 - "$_EMERGE_ROOT/var/db/pkg" "$_OUT/sbom.json" <<'PY'
-import json, os, sys
-vdb, out = sys.argv[1], sys.argv[2]
+  # What Portage knows of each package, for kiln's SBOMs (src/sbom/): the
+  # vdb's keys, the distfiles the build used (A, from its environment) with
+  # their size and SHA512 from the ebuild repository's Manifest; and the
+  # make.conf and package.* files in force, for the provenance.
+  python3 - "$_EMERGE_ROOT/var/db/pkg" "$_OUT/packages.json" "$_PORTAGE_ETC" <<'PY'
+import bz2, json, os, re, shlex, sys
+vdb, out, etc = sys.argv[1], sys.argv[2], sys.argv[3]
+def settings():
+    found = {}
+    for top in sorted(os.listdir(etc)) if os.path.isdir(etc) else []:
+        if top != "make.conf" and not top.startswith("package."):
+            continue
+        path = os.path.join(etc, top)
+        files = [path] if os.path.isfile(path) else sorted(
+            os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs)
+        for f in files:
+            with open(f, encoding="utf-8", errors="replace") as fh:
+                found[os.path.relpath(f, etc)] = fh.read()
+    return found
 def read(d, name):
     try:
         with open(os.path.join(d, name), encoding="utf-8", errors="replace") as f:
             return f.read().strip()
     except FileNotFoundError:
         return ""
+def env_var(d, name):
+    try:
+        with bz2.open(os.path.join(d, "environment.bz2"), "rt", errors="replace") as f:
+            for line in f:
+                m = re.match(r"declare -[-a-zA-Z]* %s=(.*)$" % name, line)
+                if m:
+                    return " ".join(shlex.split(m.group(1)))
+    except (FileNotFoundError, ValueError):
+        pass
+    return ""
+def repo_dir(name):
+    try:
+        import portage
+        return portage.settings.repositories[name].location
+    except Exception:
+        return os.path.join("/var/db/repos", name)
+def manifest(repo, cat, pn):
+    dist = {}
+    try:
+        with open(os.path.join(repo_dir(repo), cat, pn, "Manifest"), encoding="utf-8") as f:
+            for line in f:
+                p = line.split()
+                if len(p) >= 3 and p[0] == "DIST":
+                    sums = dict(zip(p[3::2], p[4::2]))
+                    dist[p[1]] = {"name": p[1], "size": int(p[2]), "sha512": sums.get("SHA512", "")}
+    except FileNotFoundError:
+        pass
+    return dist
 pkgs = []
 for cat in sorted(os.listdir(vdb)) if os.path.isdir(vdb) else []:
     for pf in sorted(os.listdir(os.path.join(vdb, cat))):
         d = os.path.join(vdb, cat, pf)
         use = set(read(d, "USE").split())
-        iuse = [f.lstrip("+-") for f in read(d, "IUSE").split()]
+        iuse = sorted({f.lstrip("+-") for f in read(d, "IUSE").split()})
+        m = re.match(r"^(.+)-([0-9][^-]*(-r[0-9]+)?)$", pf)
+        pn, pvr = (m.group(1), m.group(2)) if m else (pf, "")
+        repo = read(d, "repository")
+        known = manifest(repo, cat, pn)
+        distfiles = [known.get(a, {"name": a, "size": 0, "sha512": ""}) for a in sorted(set(env_var(d, "A").split()))]
         pkgs.append({
-            "category": cat,
-            "pf": pf,
+            "category": cat, "pf": pf, "pn": pn, "pvr": pvr,
             "slot": read(d, "SLOT"),
             "use": sorted(f for f in iuse if f in use),
             "use_disabled": sorted(f for f in iuse if f not in use),
             "license": read(d, "LICENSE"),
             "homepage": read(d, "HOMEPAGE"),
             "description": read(d, "DESCRIPTION"),
-            "repository": read(d, "repository"),
+            "repository": repo,
             "size": int(read(d, "SIZE") or 0),
+            "chost": read(d, "CHOST"), "cflags": read(d, "CFLAGS"),
+            "distfiles": distfiles,
         })
 with open(out, "w", encoding="utf-8") as f:
-    json.dump({"packages": pkgs}, f, indent=1, sort_keys=True)
+    json.dump({"packages": pkgs, "portage": settings()}, f, indent=1, sort_keys=True)
     f.write("\n")
 PY
 }
@@ -165,7 +215,7 @@ bob_slim() {
   fi
   if [ "$_keep_vdb" != true ]; then
     # Portage's database of the root: volatile (BUILD_TIME, COUNTER), and
-    # its content is in package.installed and sbom.json
+    # its content is in package.installed and packages.json
     rm -rf "$root"/var/db/pkg "$root"/var/cache/edb "$root"/var/lib/portage
     removed+=("package database")
   else

@@ -124,6 +124,7 @@ pub fn fetch(
                     keep: &keep,
                     jobs: 1,
                     fetch_only: true,
+                    epoch: None,
                 },
                 log: &log,
                 live,

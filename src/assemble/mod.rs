@@ -10,6 +10,7 @@
 //! layout nor any builder state.
 
 pub mod accounts;
+mod annotate;
 mod caches;
 pub mod distfiles;
 mod download;
@@ -87,12 +88,20 @@ pub struct Setup {
     pub mirrors: Vec<String>,
     /// kiln.toml's ebuild repositories, each hashed once.
     pub repos: repos::Repos,
+    /// The user's SOURCE_DATE_EPOCH, read before any work so that a bad
+    /// value changes nothing (epoch.rs).
+    pub user_epoch: Option<i64>,
+    /// The project's git checkout, for the manifests' annotations; read
+    /// here, outside the runtime's user namespace, where git trusts the
+    /// checkout's owner.
+    pub git: Option<annotate::Git>,
 }
 
 impl Setup {
     /// Reads files only and starts no thread: it may run before the
     /// runtime is entered.
     pub fn new(stack: &Stack, overrides: Overrides) -> anyhow::Result<Setup> {
+        let user_epoch = crate::epoch::from_env()?;
         let settings = stack.project.settings(&overrides);
         let bob_core = find_bob_core(&settings.root)?;
         let mut bob = plan::InputDigest::new("bob-core", "");
@@ -113,6 +122,8 @@ impl Setup {
             bob_core,
             bob_digest: bob.finish(),
             mirrors,
+            user_epoch,
+            git: annotate::Git::read(&settings.root),
             settings,
         })
     }
@@ -135,6 +146,10 @@ struct Ctx<'a> {
     layout: Layout,
     base: State,
     pins: String,
+    /// The pins themselves, for the images' provenance.
+    lock: crate::fetch::Lock,
+    /// SOURCE_DATE_EPOCH of every step (epoch.rs).
+    epoch: i64,
     options: &'a Options,
     printer: &'a Printer,
     rt: &'a Runtime,
@@ -150,6 +165,16 @@ pub fn build(
     printer: &Printer,
 ) -> anyhow::Result<Vec<Outcome>> {
     let (inputs, store, base) = setup.base(options.offline, printer)?;
+    let repos = base.layers.first().map(|l| l.join("var/db/repos"));
+    let epoch = crate::epoch::resolve(setup.user_epoch, &repos.unwrap_or_default())?;
+    printer.verbose(format!(
+        "build time (SOURCE_DATE_EPOCH): {} from {}",
+        epoch.secs,
+        match epoch.source {
+            crate::epoch::Source::User => "the environment",
+            crate::epoch::Source::Snapshot => "the pinned snapshot's timestamp",
+        }
+    ));
     let layout = Layout::open(&setup.settings.layout)?;
     let ctx = Ctx {
         stack,
@@ -158,6 +183,8 @@ pub fn build(
         layout,
         base,
         pins: inputs.pins,
+        lock: inputs.fetched.lock,
+        epoch: epoch.secs,
         options,
         printer,
         rt,

@@ -1,7 +1,7 @@
 //! Input digests: what decides whether an image must be rebuilt.
 //!
 //! An image's input digest covers everything its build reads: the files of
-//! its directory (but not the PACKAGES.md the build writes there), its
+//! its directory (but not the PACKAGES.md and SBOMs the build writes there), its
 //! resolved settings, its parent's manifest digest, the digest of the
 //! builder state it builds in, the stage3 and snapshot pins and bob-core's
 //! content. The digest is kept as an annotation on the image in the layout
@@ -15,11 +15,18 @@ use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::sbom;
+
 /// The annotation on the manifest (and its index entry) holding the digest.
 pub const ANNOTATION: &str = "dev.kiln.input-digest";
 
 /// Files the build itself writes into an image's directory.
-const GENERATED: &[&str] = &["PACKAGES.md"];
+const GENERATED: &[&str] = &[
+    "PACKAGES.md",
+    sbom::SPDX_FILE,
+    sbom::CYCLONEDX_FILE,
+    sbom::PROVENANCE_FILE,
+];
 
 /// Feeds named parts into one digest; every part is length-prefixed so no two
 /// different inputs hash alike.
@@ -99,6 +106,28 @@ impl InputDigest {
             }
         }
         Ok(())
+    }
+
+    /// Every regular file under `dir` but the generated ones, with its
+    /// sha256 hex, in name order: the image's files in its provenance.
+    pub fn files(dir: &Path) -> std::io::Result<Vec<(String, String)>> {
+        let mut found = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for entry in fs::read_dir(&d)? {
+                let path = entry?.path();
+                let rel = path.strip_prefix(dir).unwrap_or(&path);
+                let rel = rel.to_string_lossy().into_owned();
+                let meta = fs::symlink_metadata(&path)?;
+                if meta.is_dir() {
+                    todo.push(path);
+                } else if meta.is_file() && !GENERATED.contains(&rel.as_str()) {
+                    found.push((rel, sha256_hex(&fs::read(&path)?)));
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
     }
 
     pub fn finish(self) -> String {

@@ -68,6 +68,8 @@ pub struct Job<'a> {
     pub jobs: usize,
     /// Only download the distfiles the build would need (`kiln fetch`).
     pub fetch_only: bool,
+    /// SOURCE_DATE_EPOCH for the build (epoch.rs); `None` when only fetching.
+    pub epoch: Option<i64>,
 }
 
 pub struct Container<'a> {
@@ -130,8 +132,8 @@ impl Container<'_> {
         if !self.mirrors.is_empty() {
             env.push(format!("GENTOO_MIRRORS={}", self.mirrors.join(" ")));
         }
-        if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
-            env.push(format!("SOURCE_DATE_EPOCH={epoch}"));
+        if let Some(epoch) = job.epoch {
+            env.push(format!("{}={epoch}", crate::epoch::VAR));
         }
         let _live = super::progress::Live::follow(printer, job.image, self.log);
         let opts = RunOptions {

@@ -13,10 +13,11 @@ use anyhow::Context;
 
 use super::run::{self, Container, prepare, tail};
 use super::state::{self, State, build_state};
-use super::{Ctx, Outcome, Status, accounts, hook, plan};
+use super::{Ctx, Outcome, Status, accounts, annotate, hook, plan};
 use crate::error::{HintExt, hinted};
 use crate::graph::{Node, Reason, Step};
 use crate::printer::human_size;
+use crate::sbom;
 
 /// How one step runs: what it is built from and what it leaves.
 struct Job<'a> {
@@ -25,6 +26,8 @@ struct Job<'a> {
     state_name: String,
     lower: State,
     parent_out: Option<PathBuf>,
+    /// The parent image's manifest digest.
+    parent_digest: Option<String>,
     packages: Vec<String>,
     builder_packages: Vec<String>,
     slim: Option<crate::layouts::Slim>,
@@ -142,6 +145,7 @@ impl Ctx<'_> {
             state_name: state::builder_state(id),
             lower,
             parent_out: None,
+            parent_digest: None,
             packages: Vec::new(),
             builder_packages: builder.packages.clone(),
             slim: None,
@@ -217,6 +221,7 @@ impl Ctx<'_> {
             state_name: state::image_state(id),
             lower,
             parent_out,
+            parent_digest: parent_manifest.clone(),
             packages: image.packages.clone(),
             builder_packages: Vec::new(),
             slim: Some(image.slim.clone()),
@@ -230,12 +235,7 @@ impl Ctx<'_> {
     fn common_parts(&self, d: &mut plan::InputDigest) {
         d.part("pins", self.pins.as_bytes());
         d.part("bob-core", self.setup.bob_digest.as_bytes());
-        d.part(
-            "SOURCE_DATE_EPOCH",
-            std::env::var("SOURCE_DATE_EPOCH")
-                .unwrap_or_default()
-                .as_bytes(),
-        );
+        d.part(crate::epoch::VAR, self.epoch.to_string().as_bytes());
     }
 
     fn state(&self, name: &str, what: &str) -> anyhow::Result<State> {
@@ -284,6 +284,7 @@ impl Ctx<'_> {
                 keep: &job.keep,
                 jobs: self.options.jobs,
                 fetch_only: false,
+                epoch: Some(self.epoch),
             },
             log: &log,
             live: self.options.live,
@@ -311,6 +312,7 @@ impl Ctx<'_> {
             ));
         }
         let mut written = None;
+        let mut documents = Vec::new();
         if let Some((image, parent)) = image {
             hook::Test {
                 image,
@@ -325,10 +327,14 @@ impl Ctx<'_> {
                 live: self.options.live,
             }
             .run(self.rt, self.printer)?;
-            written = Some(self.layout.write(parent, &root, image, &job.digest)?);
+            let (w, docs) = self.write_image(job, image, parent, &root, &out)?;
+            written = Some(w);
+            documents = docs;
         }
         let packages = fs::read(out.join("PACKAGES.md")).ok();
-        self.save(job, written.as_ref(), &upper, &out)
+        let attachments: Vec<crate::oci::Attachment> =
+            documents.iter().map(|(_, a)| a.clone()).collect();
+        self.save(job, written.as_ref(), &attachments, &upper, &out)
             .with_hint(|| {
                 format!(
                     "the build is not saved: the refs of {} and the builder states are as they were",
@@ -338,11 +344,19 @@ impl Ctx<'_> {
         let result = written
             .as_ref()
             .map_or((None, None), |w| (Some(w.layer_size), Some(w.layers)));
-        if let (Some((image, _)), Some(text)) = (image, packages) {
-            let dest = image.dir.join("PACKAGES.md");
-            if let Err(e) = fs::write(&dest, text) {
-                self.printer
-                    .warn(format!("cannot write {}: {e}", dest.display()));
+        if let Some((image, _)) = image {
+            // Where gentoo-bb users look: beside image.toml (plan.rs leaves
+            // these out of the input digest).
+            let beside = packages
+                .map(|text| ("PACKAGES.md", text))
+                .into_iter()
+                .chain(documents.into_iter().map(|(name, a)| (name, a.bytes)));
+            for (name, bytes) in beside {
+                let dest = image.dir.join(name);
+                if let Err(e) = fs::write(&dest, bytes) {
+                    self.printer
+                        .warn(format!("cannot write {}: {e}", dest.display()));
+                }
             }
         }
         // Only a build that got this far adds to the shared caches.
@@ -355,6 +369,91 @@ impl Ctx<'_> {
         Ok(result)
     }
 
+    /// Writes the image's blobs with its annotations, its package inventory
+    /// into `out` (the next image's parent list) and its SBOMs: the
+    /// documents to attach, each with its file name beside image.toml.
+    fn write_image(
+        &self,
+        job: &Job<'_>,
+        image: &crate::layouts::ImageSettings,
+        parent: Option<&str>,
+        root: &Path,
+        out: &Path,
+    ) -> anyhow::Result<(
+        crate::oci::CommitResult,
+        Vec<(&'static str, crate::oci::Attachment)>,
+    )> {
+        let mut inventory = sbom::Inventory::load(job.parent_out.as_deref(), out, &image.id)
+            .with_hint(|| {
+                format!(
+                    "the builder state of {}'s parent predates kiln's package lists: kiln build {} --force",
+                    image.id,
+                    image.parent.as_deref().unwrap_or(&image.id)
+                )
+            })?;
+        let licenses = inventory.licenses();
+        let facts = annotate::Facts {
+            image,
+            parent: parent.zip(job.parent_digest.as_deref()),
+            created: self.epoch,
+            licenses: &licenses,
+            git: self.setup.git.as_ref(),
+        };
+        let written = self.layout.write(root, image, &job.digest, &facts)?;
+        inventory.set_top(&written.layer_digest, &written.diff_id);
+        inventory.save(out)?;
+        let subject = sbom::Subject {
+            reference: &image.reference,
+            manifest_digest: &written.manifest_digest,
+            created: self.epoch,
+        };
+        let files = plan::InputDigest::files(&image.dir)
+            .with_context(|| format!("cannot read {}", image.dir.display()))?;
+        let dir = image
+            .dir
+            .strip_prefix(&self.setup.settings.root)
+            .unwrap_or(&image.dir);
+        let build = sbom::Build {
+            lock: &self.lock,
+            bob_core: &self.setup.bob_digest,
+            files: &files,
+            dir: &dir.to_string_lossy(),
+            parent: facts.parent,
+            image: &image.id,
+            packages: &image.packages,
+            input_digest: &job.digest,
+        };
+        let documents = [
+            (
+                sbom::SPDX_FILE,
+                sbom::SPDX_MEDIA_TYPE,
+                sbom::spdx(&inventory, &subject),
+            ),
+            (
+                sbom::CYCLONEDX_FILE,
+                sbom::CYCLONEDX_MEDIA_TYPE,
+                sbom::cyclonedx(&inventory, &subject),
+            ),
+            (
+                sbom::PROVENANCE_FILE,
+                sbom::PROVENANCE_MEDIA_TYPE,
+                sbom::provenance(&inventory, &subject, &build),
+            ),
+        ];
+        let documents = documents
+            .into_iter()
+            .map(|(file, kind, bytes)| {
+                let a = crate::oci::Attachment {
+                    artifact_type: kind.to_string(),
+                    bytes,
+                    created: self.epoch,
+                };
+                (file, a)
+            })
+            .collect();
+        Ok((written, documents))
+    }
+
     /// The new builder state takes its name, then the image its reference:
     /// the state's files and the image's blobs are on disk already, and a
     /// failure puts the old state.json back (state.rs).
@@ -362,6 +461,7 @@ impl Ctx<'_> {
         &self,
         job: &Job<'_>,
         image: Option<&crate::oci::CommitResult>,
+        attachments: &[crate::oci::Attachment],
         upper: &Path,
         out: &Path,
     ) -> anyhow::Result<()> {
@@ -370,7 +470,7 @@ impl Ctx<'_> {
             .prepare(&job.state_name, &job.digest, &job.lower, upper, out)?;
         state.commit()?;
         if let Some(image) = image {
-            self.layout.name(image)?;
+            self.layout.name(image, attachments)?;
         }
         state.finish();
         Ok(())

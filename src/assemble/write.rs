@@ -1,13 +1,16 @@
 //! Writing an image into the OCI layout with the OCI writer (`oci::commit`):
 //! its parent's layer descriptors, byte for byte, plus one layer made from
-//! /emerge-root, the config from image.toml over the parent's, and the input
-//! digest as a manifest annotation.
+//! /emerge-root, the config from image.toml over the parent's, the input
+//! digest and the standard annotations (annotate.rs) on the manifest, and
+//! the image's SBOMs attached to it (sbom).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use oci_spec::image::ImageManifest;
 
+use super::annotate::Facts;
 use super::plan::ANNOTATION;
 use crate::error::HintExt;
 use crate::layouts::ImageSettings;
@@ -89,37 +92,40 @@ impl Layout {
             .with_context(|| format!("the image {id} in {} is damaged", self.dir.display()))
     }
 
-    /// Writes `root` as a layer on top of `parent` (a ref of the layout) with
-    /// the image's config: the blobs only; [`Layout::name`] then names it.
+    /// Writes `root` as a layer on top of the parent of `facts` (a ref of
+    /// the layout) with the image's config: the blobs only; [`Layout::name`]
+    /// then names it.
     pub fn write(
         &self,
-        parent: Option<&str>,
         root: &Path,
         image: &ImageSettings,
         input: &str,
+        facts: &Facts<'_>,
     ) -> anyhow::Result<oci::CommitResult> {
         let mut opts = CommitOptions::new(root, &self.dir, &image.reference);
-        opts.parent = parent.map(str::to_string);
+        opts.parent = facts.parent.map(|(name, _)| name.to_string());
         opts.compression = image.compression;
         let c = &image.config;
         opts.flags = ImageFlags {
             cmd: c.cmd.clone(),
             entrypoint: c.entrypoint.clone(),
             env: c.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            labels: c
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
+            labels: facts
+                .labels()
+                .into_iter()
+                .chain(c.labels.iter().map(|(k, v)| (k.clone(), v.clone())))
+                .collect::<BTreeMap<_, _>>()
+                .into_iter()
                 .collect(),
             user: c.user.clone(),
             workdir: c.workdir.clone(),
             expose: c.ports.clone(),
             volumes: c.volumes.clone(),
         };
-        opts.annotations = vec![(ANNOTATION.to_string(), input.to_string())];
-        opts.created = std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
-            .and_then(|s| s.parse().ok());
+        opts.annotations = facts.annotations().into_iter().collect();
+        opts.annotations
+            .push((ANNOTATION.to_string(), input.to_string()));
+        opts.created = Some(facts.created);
         opts.created_by = format!("kiln build {}: {}", image.id, image.packages.join(" "));
         oci::write_image(&opts).with_context(|| {
             format!(
@@ -130,10 +136,14 @@ impl Layout {
         })
     }
 
-    /// Points the image's reference at what [`Layout::write`] wrote: the
-    /// build's last step.
-    pub fn name(&self, written: &oci::CommitResult) -> anyhow::Result<()> {
-        oci::name_image(&self.dir, written).with_context(|| {
+    /// Points the image's reference at what [`Layout::write`] wrote, with
+    /// the documents attached to it: the build's last step.
+    pub fn name(
+        &self,
+        written: &oci::CommitResult,
+        attachments: &[oci::Attachment],
+    ) -> anyhow::Result<()> {
+        oci::name_image(&self.dir, written, attachments).with_context(|| {
             format!(
                 "cannot name {} in {}",
                 written.reference,

@@ -122,13 +122,9 @@ fn command(flag: &str, text: &str) -> anyhow::Result<Vec<String>> {
 }
 
 pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let created = match args
-        .created
-        .clone()
-        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok())
-    {
-        Some(text) => Some(oci::parse_created(&text)?),
-        None => None,
+    let created = match &args.created {
+        Some(text) => Some(oci::parse_created(text)?),
+        None => crate::epoch::from_env()?,
     };
     let mut opts = CommitOptions::new(&args.rootfs, &args.layout, &args.reference);
     opts.parent = args.parent.clone();

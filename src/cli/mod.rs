@@ -22,6 +22,7 @@ pub mod ls;
 pub mod new;
 pub mod project;
 pub mod run;
+pub mod sbom;
 pub mod update;
 
 /// Build stacks of minimal container images from Gentoo packages, rootless,
@@ -77,6 +78,7 @@ pub enum Command {
     Ls(ls::Args),
     New(new::Args),
     Run(Box<run::Args>),
+    Sbom(sbom::Args),
     Update(update::Args),
 }
 
@@ -111,6 +113,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Ls(args) => ls::run(args, printer),
         Command::New(args) => new::run(args, printer),
         Command::Run(args) => run::run(*args, printer),
+        Command::Sbom(args) => sbom::run(args, printer),
         Command::Update(args) => update::run(args, printer),
     }
 }

@@ -78,20 +78,26 @@ pub struct CommitResult {
 
 pub fn commit(opts: &CommitOptions) -> Result<CommitResult> {
     let written = write_image(opts)?;
-    name_image(&opts.layout, &written)?;
+    name_image(&opts.layout, &written, &[])?;
     Ok(written)
 }
 
-/// Names a written image in its layout: the one change of index.json.
-pub fn name_image(layout: &std::path::Path, written: &CommitResult) -> Result<()> {
+/// Names a written image in its layout, with the artifacts attached to it
+/// (artifact.rs): the one change of index.json.
+pub fn name_image(
+    layout: &std::path::Path,
+    written: &CommitResult,
+    attachments: &[super::Attachment],
+) -> Result<()> {
     let layout = Layout::open(layout)?;
     let manifest = Descriptor::new(
         MediaType::ImageManifest,
         written.manifest_size,
         digest(&written.manifest_digest)?,
     );
+    let attached = super::artifact::attach(&layout, &manifest, attachments)?;
     let lock = layout.lock()?;
-    layout.set_ref(&lock, &written.reference, &manifest)
+    layout.set_ref(&lock, &written.reference, &manifest, &attached)
 }
 
 /// Writes the layer, config and manifest blobs of an image; the layout's

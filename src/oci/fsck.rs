@@ -3,7 +3,8 @@
 //! blob names are their sha256 and sizes match descriptors, media types
 //! match magic bytes, `diff_ids` are the sha256 of the uncompressed tars,
 //! one history entry per layer, refs named in the index, canonical JSON,
-//! and tar entries sorted, unique, relative and without `..`.
+//! and tar entries sorted, unique, relative and without `..`. Index entries
+//! without a ref name must be artifacts (artifact.rs) of a named image.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read};
@@ -13,7 +14,7 @@ use serde_json::Value;
 
 use super::blob::HashingReader;
 use super::layer::display_name;
-use super::{IoContext, Layout, REF_NAME, Result, check_ref_name, json, media};
+use super::{IoContext, Layout, REF_NAME, Result, artifact, check_ref_name, json, media};
 
 /// What the checker looked at and what it found wrong (empty: all good).
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -62,8 +63,13 @@ pub fn fsck(root: &Path) -> Result<FsckReport> {
     );
     let mut names = BTreeSet::new();
     let mut checked = BTreeSet::new();
+    let mut artifacts = Vec::new();
     for entry in index["manifests"].as_array().into_iter().flatten() {
         let Some(name) = entry["annotations"][REF_NAME].as_str() else {
+            if entry["artifactType"].is_string() {
+                artifacts.push(entry);
+                continue;
+            }
             c.problem(format!(
                 "index.json: manifest {} has no {REF_NAME}",
                 entry["digest"]
@@ -87,6 +93,9 @@ pub fn fsck(root: &Path) -> Result<FsckReport> {
         {
             c.manifest(name, &digest)?;
         }
+    }
+    for entry in artifacts {
+        c.artifact(entry, &checked)?;
     }
     c.unreferenced_corrupt();
     Ok(c.report)
@@ -283,6 +292,50 @@ impl Checker<'_> {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// An artifact listed in the index (artifact.rs): its manifest is
+    /// canonical with the entry's artifactType, the empty config, its
+    /// document blobs whole, and its subject an image a ref names.
+    fn artifact(&mut self, entry: &Value, images: &BTreeSet<String>) -> Result<()> {
+        let what = format!("artifact {}", entry["digest"].as_str().unwrap_or("?"));
+        self.expect(
+            entry["mediaType"] == media::MANIFEST,
+            &format!("{what}: mediaType"),
+        );
+        let Some(digest) = self.descriptor(&what, entry) else {
+            return Ok(());
+        };
+        let bytes = self.layout.read_blob(&digest)?;
+        let Some(m) = self.json(&what, &bytes) else {
+            return Ok(());
+        };
+        self.expect(
+            m["artifactType"] == entry["artifactType"],
+            &format!("{what}: artifactType differs from its index entry's"),
+        );
+        self.expect(
+            m["config"]["mediaType"] == artifact::EMPTY_MEDIA_TYPE,
+            &format!("{what}: config is not the empty descriptor"),
+        );
+        if let Some(config) = self.descriptor(&format!("{what}: config"), &m["config"]) {
+            let bytes = self.layout.read_blob(&config)?;
+            self.expect(
+                bytes == artifact::EMPTY,
+                &format!("{what}: config is not {{}}"),
+            );
+        }
+        let layers = m["layers"].as_array().cloned().unwrap_or_default();
+        self.expect(!layers.is_empty(), &format!("{what}: no document"));
+        for (i, layer) in layers.iter().enumerate() {
+            self.descriptor(&format!("{what}: layer {i}"), layer);
+        }
+        let subject = m["subject"]["digest"].as_str().unwrap_or_default();
+        self.expect(
+            images.contains(subject),
+            &format!("{what}: subject {subject:?} is no image a ref of index.json names"),
+        );
         Ok(())
     }
 

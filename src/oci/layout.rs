@@ -7,7 +7,7 @@
 //! (their writer died). The layout lock is a `flock` on `oci-layout`, which
 //! is never replaced once the layout exists.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -272,8 +272,16 @@ impl Layout {
     }
 
     /// Point `name` at `manifest` in `index.json`, replacing any image of
-    /// that name. The caller holds the lock, so no other ref is lost.
-    pub fn set_ref(&self, _lock: &LayoutLock, name: &str, manifest: &Descriptor) -> Result<()> {
+    /// that name, and list the artifacts `attached` to it (artifact.rs) in
+    /// place of those it had. Artifacts whose subject no ref names any more
+    /// go. The caller holds the lock, so no other ref is lost.
+    pub fn set_ref(
+        &self,
+        _lock: &LayoutLock,
+        name: &str,
+        manifest: &Descriptor,
+        attached: &[Descriptor],
+    ) -> Result<()> {
         let index = self.read_index()?;
         let mut by_name: BTreeMap<String, Descriptor> = BTreeMap::new();
         let mut unnamed = Vec::new();
@@ -288,6 +296,16 @@ impl Layout {
         let mut entry = manifest.clone();
         entry.set_annotations(Some([(REF_NAME.to_string(), name.to_string())].into()));
         by_name.insert(name.to_string(), entry);
+        let named: BTreeSet<String> = by_name.values().map(|d| d.digest().to_string()).collect();
+        // An artifact stays while a ref names its subject, unless new ones
+        // of the same subject replace it.
+        let replaced =
+            |subject: &str| !attached.is_empty() && subject == manifest.digest().as_ref();
+        unnamed.retain(|d| match super::artifact::subject_of(self, d) {
+            Some(subject) => named.contains(&subject) && !replaced(&subject),
+            None => true,
+        });
+        unnamed.extend(attached.iter().cloned());
         let mut value = serde_json::to_value(&index).map_err(|e| Error::Invalid {
             what: "index.json".into(),
             message: e.to_string(),

@@ -9,8 +9,10 @@
 //! hash (digest) -> blob file, then config, manifest and `index.json`, each
 //! written atomically. [`fsck`] is the strict checker the tests and
 //! `kiln ls --check` use on any layout; `verify` checks the blobs kiln
-//! builds on or runs before it uses them.
+//! builds on or runs before it uses them. [`artifact`] attaches documents
+//! (the SBOMs) to an image as OCI 1.1 artifacts.
 
+mod artifact;
 mod blob;
 mod commit;
 mod compress;
@@ -24,6 +26,7 @@ mod refname;
 mod time;
 mod verify;
 
+pub use artifact::Attachment;
 pub(crate) use blob::{HashingReader, hex};
 pub use commit::{CommitOptions, CommitResult, commit, name_image, write_image};
 pub use compress::{Compression, thread_count};
