@@ -22,7 +22,7 @@ use crate::error::hinted;
 use crate::oci;
 pub use files::{BuilderToml, Compression, ImageToml, KilnToml, NamespaceToml};
 pub use problem::{Problem, Source};
-pub use settings::{BuildContainer, ImageSettings, Overrides, ProjectSettings, Slim};
+pub use settings::{BuildContainer, ImageSettings, Overrides, ProjectSettings, Slim, isolation};
 
 /// The file that marks a project's root.
 pub const PROJECT_FILE: &str = "kiln.toml";

@@ -15,12 +15,21 @@ use super::validate::parse_duration;
 use super::{PROJECT_FILE, Project};
 use crate::cache::Cache;
 use crate::fetch::config::Sources;
+use crate::runtime::isolation::Choice;
 
 /// What the command line sets; it wins over every file.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub compression: Option<Compression>,
     pub layout: Option<PathBuf>,
+    /// `--isolation`.
+    pub isolation: Option<Choice>,
+}
+
+/// The isolation a command asks for: `--isolation`, else kiln.toml's
+/// `isolation`, else `auto`. Commands with no project pass `None` as the file.
+pub fn isolation(file: Option<Choice>, overrides: &Overrides) -> Choice {
+    overrides.isolation.or(file).unwrap_or_default()
 }
 
 /// Project-wide settings from kiln.toml, the environment and the flags.
@@ -32,6 +41,8 @@ pub struct ProjectSettings {
     /// Downloads, binary packages, builder states.
     pub cache: Cache,
     pub sources: Sources,
+    /// How containers are isolated (isolation.rs).
+    pub isolation: Choice,
 }
 
 /// Which container an image is built in.
@@ -137,6 +148,7 @@ impl Project {
             layout: self.root.join(layout),
             cache: self.cache(),
             sources: self.kiln.sources.clone(),
+            isolation: isolation(self.kiln.isolation, overrides),
         }
     }
 
