@@ -21,7 +21,7 @@ use crate::util::{describe, kiln, run_ok, stderr};
 pub const EPOCH: &str = "1700000000";
 
 /// ref name -> manifest digest, from the layout's index.json.
-fn digests(oci: &Path) -> BTreeMap<String, String> {
+pub(crate) fn digests(oci: &Path) -> BTreeMap<String, String> {
     let index: Value = serde_json::from_slice(&fs::read(oci.join("index.json")).unwrap()).unwrap();
     index["manifests"]
         .as_array()
