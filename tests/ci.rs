@@ -16,6 +16,18 @@ use crate::repro::{EPOCH, digests};
 use crate::util::oci::podman;
 use crate::util::{describe, kiln, kiln_path, require_tool, run_ok, stderr, stdout};
 
+/// Docker's rule for namespaces (moby's default seccomp profile, for a
+/// process without CAP_SYS_ADMIN): unshare and clone with CLONE_NEWUSER
+/// (0x10000000) refused, clone3 "not implemented"; everything else as is.
+const DOCKER_RULE: &str = r#"{
+  "defaultAction": "SCMP_ACT_ALLOW",
+  "syscalls": [
+    {"names": ["unshare", "clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+     "args": [{"index": 0, "value": 268435456, "valueTwo": 268435456, "op": "SCMP_CMP_MASKED_EQ"}]},
+    {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}
+  ]
+}"#;
+
 /// The test world's debootstrap root (scripts/test-world/build keeps it
 /// beside the world as `debootstrap-<hash>`): a Debian root with a shell,
 /// standing in for a CI job's image.
@@ -82,7 +94,7 @@ fn build_in_container(
         project,
         extra,
         "kiln doctor --project /project && kiln -v build --project /project \
-         && kiln run --layout /project/oci demo/greeting:latest",
+         && kiln run --project /project --layout /project/oci demo/greeting:latest",
     );
     let (text, err) = (stdout(&out), stderr(&out));
     assert!(out.status.success(), "{extra:?}: {}", describe(&out));
@@ -151,6 +163,31 @@ fn the_demo_stack_builds_in_ci_containers_with_default_security() {
         err.contains(
             "error: --isolation container cannot work here: mounting a fresh /proc was refused (EPERM"
         ) && err.contains("hint: use `--isolation bound`"),
+        "{}",
+        describe(&out)
+    );
+
+    // Docker's default profile refuses CLONE_NEWUSER to a process without
+    // CAP_SYS_ADMIN: kiln cannot isolate a build there, and says what to add
+    let profile = tmp.path().join("docker-rule.json");
+    fs::write(&profile, DOCKER_RULE).unwrap();
+    let out = in_container(
+        &pods,
+        &world,
+        &project,
+        &[&format!("--security-opt=seccomp={}", profile.display())],
+        "kiln doctor --project /project; kiln build --project /project",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(
+        text.contains("FAIL creating a user namespace: unshare(CLONE_NEWUSER) fails (EPERM: Operation not permitted) and a seccomp filter is active"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        err.contains("error: cannot create kiln's user namespace: EPERM")
+            && err.contains("hint: run that container with `--security-opt seccomp=unconfined`"),
         "{}",
         describe(&out)
     );

@@ -135,7 +135,7 @@ pub fn unshare() -> Check {
                     format!(
                         "unshare(CLONE_NEWUSER) fails ({e}) and a seccomp filter is active: kiln runs inside a container whose seccomp profile blocks unshare"
                     ),
-                    "run that container with `--security-opt seccomp=unconfined` (docker/podman) or a profile allowing unshare and clone with CLONE_NEWUSER",
+                    "run that container with `--security-opt seccomp=unconfined` (docker/podman) or a profile allowing unshare and clone with CLONE_NEWUSER (podman's default does), and on AppArmor hosts `--security-opt apparmor=unconfined`: docs/ci.md",
                 )
             } else {
                 Check::bad(
