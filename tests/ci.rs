@@ -122,6 +122,26 @@ fn build_in_container(
     );
 }
 
+/// A mode kiln does not know is a kiln.toml error with its place and the
+/// modes it knows.
+#[test]
+fn an_unknown_isolation_in_kiln_toml_is_refused_with_the_modes() {
+    let tmp = crate::util::tempdir();
+    fs::write(tmp.path().join("kiln.toml"), "isolation = \"sideways\"\n").unwrap();
+    fs::create_dir_all(tmp.path().join("layouts")).unwrap();
+    let out = kiln()
+        .args(["check", "--project"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("kiln.toml:1:13: `isolation`: unknown value `sideways`\nhint: one of: auto, container, bound"),
+        "{}",
+        describe(&out)
+    );
+}
+
 #[test]
 fn the_demo_stack_builds_in_ci_containers_with_default_security() {
     if !require_tool("podman") {
@@ -149,20 +169,32 @@ fn the_demo_stack_builds_in_ci_containers_with_default_security() {
     // the same with a read-only root: only the work volume is written
     build_in_container(&pods, &world, &project, &["--read-only"], &host);
 
-    // forcing the mode the container refuses names what it refused and the fix
+    // kiln.toml forcing the mode the container refuses: doctor and the build
+    // name what was refused and the fix; --isolation on the command line wins
+    let toml = project.join("kiln.toml");
+    let settings = fs::read_to_string(&toml).unwrap();
+    fs::write(&toml, format!("isolation = \"container\"\n{settings}")).unwrap();
     let out = in_container(
         &pods,
         &world,
         &project,
         &[],
-        "kiln build --isolation container --project /project",
+        "kiln doctor --project /project; kiln doctor --project /project --isolation auto; \
+         kiln build --project /project",
     );
+    fs::write(&toml, settings).unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let err = stderr(&out);
+    let (text, err) = (stdout(&out), stderr(&out));
+    let refused = "the `container` isolation (--isolation or kiln.toml's `isolation`) cannot work here: mounting a fresh /proc was refused (EPERM";
     assert!(
-        err.contains(
-            "error: --isolation container cannot work here: mounting a fresh /proc was refused (EPERM"
-        ) && err.contains("hint: use `--isolation bound`"),
+        text.contains(&format!("FAIL isolation: {refused}"))
+            && text.contains("fix: use `--isolation bound`")
+            && text.contains("ok   isolation: a build uses `bound`"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        err.contains(&format!("error: {refused}")) && err.contains("hint: use `--isolation bound`"),
         "{}",
         describe(&out)
     );

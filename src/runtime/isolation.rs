@@ -105,7 +105,9 @@ pub enum Error {
     Namespaces(Errno),
     #[error("neither isolation works here: binding /proc and /sys was refused: {0}")]
     Bind(Errno),
-    #[error("--isolation container cannot work here: {refused}")]
+    #[error(
+        "the `container` isolation (--isolation or kiln.toml's `isolation`) cannot work here: {refused}"
+    )]
     ContainerRefused { refused: String },
 }
 
@@ -215,11 +217,9 @@ pub fn probe() -> Result<Place, Error> {
         ForkResult::Parent { child } => {
             drop(write);
             let mut steps = Vec::new();
-            let read = std::fs::File::from(read).read_to_end(&mut steps);
+            // a short read is caught below with the child's status
+            let _ = std::fs::File::from(read).read_to_end(&mut steps);
             let status = waitpid(child, None).map_err(failed("waiting for the probe"))?;
-            read.map_err(|e| {
-                failed("reading the probe")(Errno::from_raw(e.raw_os_error().unwrap_or(0)))
-            })?;
             if status != WaitStatus::Exited(child, 0) || steps.len() != 5 {
                 return Err(failed("the probe")(Errno::ECHILD));
             }
