@@ -16,7 +16,9 @@ use crate::runtime::{Runtime, probe};
 /// Exits 1 when a check fails (kiln cannot run containers), 0 otherwise;
 /// warnings (e.g. no subordinate id range) lose features, not the ability.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  kiln doctor\n  sudo -u builder kiln doctor")]
+#[command(
+    after_help = "Examples:\n  kiln doctor\n  sudo -u builder kiln doctor\n  kiln doctor --isolation container   (can this place give fresh /proc and /sys?)"
+)]
 pub struct Args {
     /// Check this isolation instead of kiln.toml's `isolation` (default: auto).
     #[arg(long, value_enum, value_name = "MODE")]
