@@ -162,6 +162,13 @@ fn the_demo_stack_builds_in_ci_containers_with_default_security() {
         describe(&out)
     );
     let host = digests(&project.join("oci"));
+    // on the VM itself, the strongest mode
+    let out = run_ok(kiln().args(["doctor", "--project"]).arg(&project));
+    assert!(
+        stdout(&out).contains("ok   isolation: a build uses `container`: the strongest mode"),
+        "{}",
+        describe(&out)
+    );
     let pods = tmp.path().join("podman");
 
     // root in the container, podman's default seccomp profile and capabilities
