@@ -329,7 +329,7 @@ mod tests {
         let err = choose(Choice::Container, &ci).unwrap_err();
         assert!(
             err.to_string().starts_with(
-                "--isolation container cannot work here: mounting a fresh /proc was refused"
+                "the `container` isolation (--isolation or kiln.toml's `isolation`) cannot work here: mounting a fresh /proc was refused"
             ),
             "{err}"
         );
