@@ -110,6 +110,9 @@ fn known_fix(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(userns) = err.downcast_ref::<crate::runtime::userns::Error>() {
         return userns.fix();
     }
+    if let Some(isolation) = err.downcast_ref::<crate::runtime::isolation::Error>() {
+        return Some(isolation.fix());
+    }
     err.downcast_ref::<crate::oci::Error>()?.fix()
 }
 

@@ -6,6 +6,7 @@ mod util;
 mod accounts;
 mod build;
 mod builder;
+mod ci;
 mod clean;
 mod fetch;
 mod fetch_refusals;

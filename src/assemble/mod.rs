@@ -29,7 +29,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::cache::Cache;
 use crate::error::hinted;
 use crate::fetch::Mirror;
 use crate::graph::{Node, Stack, Step};
@@ -251,24 +250,30 @@ fn find_bob_core(root: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Enters kiln's user namespace for the build (the runtime's), before any
-/// thread starts. Real root maps container root to itself; a user needs a
-/// subordinate id range, as Portage chowns files to its own users.
-pub fn enter_runtime(cache: &Cache) -> anyhow::Result<Runtime> {
+/// thread starts, with the isolation the settings ask for. Real root that
+/// may mount maps container root to itself (root in a CI container, which
+/// may not, maps a range); a user needs a subordinate id range, as Portage
+/// chowns files to its own users.
+pub fn enter_runtime(settings: &ProjectSettings) -> anyhow::Result<Runtime> {
+    let cache = &settings.cache;
     // The scratch dirs kiln makes are read by Portage's own user in the
     // container, and their modes end up in the image: not the caller's umask
     // (077 on many hardened hosts), but the one every image builder uses.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let scratch = cache.scratch();
     fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
-    let is_root = nix::unistd::geteuid().is_root() && crate::runtime::probe::in_initial_userns();
-    let rt = Runtime::enter(is_root, &scratch)?;
+    let is_root = crate::runtime::probe::real_root_may_mount();
+    let rt = Runtime::enter(is_root, &scratch, settings.isolation)?;
     if rt.ns.mode == crate::runtime::userns::Mode::Single {
         return Err(hinted(
             format!(
                 "user {} has no subordinate id range in /etc/subuid and /etc/subgid: a rootless build needs one (Portage chowns files to its own users)",
                 rt.ns.user
             ),
-            crate::runtime::probe::subid_fix(&rt.ns.user),
+            format!(
+                "{}; in a CI container, run the job as the container's root instead (docs/ci.md)",
+                crate::runtime::probe::subid_fix(&rt.ns.user)
+            ),
         ));
     }
     Ok(rt)

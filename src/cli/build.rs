@@ -11,6 +11,7 @@ use crate::graph::{Node, Reason, Stack, Step};
 use crate::layouts::problem::display_path;
 use crate::layouts::{BuildContainer, Compression, Overrides};
 use crate::printer::Printer;
+use crate::runtime::isolation::Choice;
 
 use super::project::{ProjectArgs, plural};
 
@@ -52,6 +53,10 @@ pub struct Args {
     /// Layer compression, over every file's `compression`.
     #[arg(long, value_enum)]
     pub compression: Option<Compression>,
+    /// How build containers are isolated, over kiln.toml's `isolation`
+    /// [default: auto, the strongest this place allows; `kiln doctor` says which].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub isolation: Option<Choice>,
     #[command(flatten)]
     pub project: ProjectArgs,
 }
@@ -61,6 +66,7 @@ impl Args {
         Overrides {
             compression: self.compression,
             layout: self.layout.clone(),
+            isolation: self.isolation,
         }
     }
 }
@@ -71,7 +77,8 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let overrides = args.overrides();
     if !args.dry_run {
         let setup = assemble::Setup::new(&stack, overrides)?;
-        let rt = assemble::enter_runtime(&setup.settings.cache)?;
+        let rt = assemble::enter_runtime(&setup.settings)?;
+        printer.verbose(format!("{}\n{}", rt.ns.explain(), rt.isolation));
         let options = assemble::Options {
             force: args.force,
             force_all: args.force_all,

@@ -61,8 +61,8 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // Before any thread: entering the namespace needs a single thread.
-    let real_root = nix::unistd::geteuid().is_root() && crate::runtime::probe::in_initial_userns();
-    let _rt = Runtime::enter(real_root, &cache.scratch())?;
+    let real_root = crate::runtime::probe::real_root_may_mount();
+    let _rt = Runtime::enter(real_root, &cache.scratch(), settings.isolation)?;
     let store = state::Store::open(cache)?;
     let _no_runs = cache.lock_out_runs()?;
     let paths = if args.states.is_empty() {

@@ -1,19 +1,28 @@
 //! `kiln doctor`: check that this machine can run rootless build containers,
 //! print every check at once, each problem with the command that fixes it.
+//! It enters the namespaces the way `kiln build` does and runs the same
+//! isolation probes (runtime/isolation.rs), so it names the user namespace
+//! and the isolation a build here will use, and why.
 
 use std::process::ExitCode;
 
 use crate::printer::Printer;
-use crate::runtime::Runtime;
+use crate::runtime::isolation::{self, Choice};
 use crate::runtime::preflight::{self, Check, Status};
+use crate::runtime::{Runtime, probe};
 
 /// Check that this machine can run rootless build containers, and say how to fix what is missing.
 ///
 /// Exits 1 when a check fails (kiln cannot run containers), 0 otherwise;
 /// warnings (e.g. no subordinate id range) lose features, not the ability.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  kiln doctor\n  sudo -u builder kiln doctor")]
+#[command(
+    after_help = "Examples:\n  kiln doctor\n  sudo -u builder kiln doctor\n  kiln doctor --isolation container   (can this place give fresh /proc and /sys?)"
+)]
 pub struct Args {
+    /// Check this isolation instead of kiln.toml's `isolation` (default: auto).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub isolation: Option<Choice>,
     /// The project whose cache the checks use (kiln.toml's `cache`).
     #[command(flatten)]
     pub project: super::project::ProjectArgs,
@@ -35,14 +44,27 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let mut checks = preflight::all();
     let entered = args
         .project
-        .cache(printer)
-        .and_then(|cache| Runtime::enter(false, &cache.scratch()));
+        .runtime_settings(printer, args.isolation)
+        .and_then(|(cache, isolation)| {
+            // as `kiln build` enters (assemble::enter_runtime)
+            Runtime::enter(probe::real_root_may_mount(), &cache.scratch(), isolation)
+        });
     match &entered {
         Ok(rt) => {
             checks.push(Check {
                 name: "user namespace",
                 status: Status::Ok,
                 problem: format!("{}: {}", rt.ns.mode_name(), rt.ns.why),
+                fix: String::new(),
+            });
+            checks.push(Check {
+                name: "isolation",
+                status: Status::Ok,
+                problem: format!(
+                    "a build uses `{}`: {}",
+                    rt.isolation.isolation.name(),
+                    rt.isolation.why
+                ),
                 fix: String::new(),
             });
             checks.push(match rt.probe_overlay() {
@@ -61,7 +83,11 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
             });
         }
         Err(e) => checks.push(Check {
-            name: "user namespace",
+            name: if e.is::<isolation::Error>() {
+                "isolation"
+            } else {
+                "user namespace"
+            },
             status: Status::Fail,
             problem: format!("{e:#}"),
             fix: crate::error::hints(e).join("; "),

@@ -64,7 +64,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     } else {
         let setup = assemble::Setup::new(&stack, Overrides::default())?;
         // Nothing may start a thread before this: entering needs one thread.
-        let rt = assemble::enter_runtime(&setup.settings.cache)?;
+        let rt = assemble::enter_runtime(&setup.settings)?;
         let (inputs, store, base) = setup.base(args.offline, printer)?;
         let distfiles = assemble::distfiles::fetch(
             &stack,

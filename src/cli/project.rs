@@ -13,6 +13,7 @@ use crate::error::hinted;
 use crate::graph::Stack;
 use crate::layouts::{Overrides, Problem, Project};
 use crate::printer::Printer;
+use crate::runtime::isolation::Choice;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProjectArgs {
@@ -52,22 +53,33 @@ impl ProjectArgs {
         settings_at(&self.root()?, printer)
     }
 
-    /// The cache of the commands that work with or without a project (run,
-    /// doctor): the project's when there is one, so that they use the dir
-    /// and the locks that builds and `kiln clean` use, else the user's.
-    pub fn cache(&self, printer: &Printer) -> anyhow::Result<Cache> {
+    /// The cache and isolation of the commands that work with or without a
+    /// project (run, doctor): the project's when there is one, so that they
+    /// use the dir, the locks and the `isolation` that builds and `kiln
+    /// clean` use, else the user's cache; `isolation` is the command's flag.
+    pub fn runtime_settings(
+        &self,
+        printer: &Printer,
+        isolation: Option<Choice>,
+    ) -> anyhow::Result<(Cache, Choice)> {
+        let overrides = Overrides {
+            isolation,
+            ..Overrides::default()
+        };
         match Project::find_root(self.project.as_deref()) {
-            Ok(root) => Ok(settings_at(&root, printer)?
-                .project
-                .settings(&Overrides::default())
-                .cache),
+            Ok(root) => {
+                let settings = settings_at(&root, printer)?.project.settings(&overrides);
+                Ok((settings.cache, settings.isolation))
+            }
             Err(e) if self.project.is_some() => Err(e),
-            Err(_) => Cache::locate(None).ok_or_else(|| {
-                hinted(
-                    "no cache dir: KILN_CACHE_DIR, XDG_CACHE_HOME and HOME are all unset",
-                    "set KILN_CACHE_DIR to a directory kiln may write",
-                )
-            }),
+            Err(_) => Cache::locate(None)
+                .map(|cache| (cache, crate::layouts::isolation(None, &overrides)))
+                .ok_or_else(|| {
+                    hinted(
+                        "no cache dir: KILN_CACHE_DIR, XDG_CACHE_HOME and HOME are all unset",
+                        "set KILN_CACHE_DIR to a directory kiln may write",
+                    )
+                }),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::printer::Printer;
+use crate::runtime::isolation::Choice;
 use crate::runtime::{Bind, Network, RunOptions, Runtime, userns::Mode};
 use crate::store::{Image, Store};
 
@@ -63,7 +64,11 @@ pub struct Args {
     /// As root: run without a user namespace (container root = host root).
     #[arg(long)]
     pub no_userns: bool,
-    /// Say which user-namespace mode and rootfs kind would be used and why; run nothing.
+    /// How the container is isolated, over kiln.toml's `isolation` [default:
+    /// auto, the strongest this place allows; `--explain` says which].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub isolation: Option<Choice>,
+    /// Say which user-namespace mode, isolation and rootfs kind would be used and why; run nothing.
     #[arg(long)]
     pub explain: bool,
     /// The image: `NAME[:TAG]` as named in the layout's index.json.
@@ -98,7 +103,7 @@ pub fn run(mut args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
             "drop -t when piping into kiln",
         ));
     }
-    let cache = args.project.cache(printer)?;
+    let (cache, isolation) = args.project.runtime_settings(printer, args.isolation)?;
     let store = Store::new(&cache)?;
     let _running = cache.share_runs()?;
     let image = match (&args.rootfs, &args.reference) {
@@ -129,14 +134,15 @@ pub fn run(mut args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("opening log file {}", log.display()))?;
     }
     // Nothing may start a thread before this point (unshare needs one thread).
-    let rt = Runtime::enter(args.no_userns, &cache.scratch())?;
+    let rt = Runtime::enter(args.no_userns, &cache.scratch(), isolation)?;
     if args.explain {
         printer.out(rt.ns.explain());
+        printer.out(rt.isolation.to_string());
         let kind = rt.probe_overlay()?;
         printer.out(format!("rootfs: {}", kind.describe()));
         return Ok(ExitCode::SUCCESS);
     }
-    printer.verbose(rt.ns.explain());
+    printer.verbose(format!("{}\n{}", rt.ns.explain(), rt.isolation));
     if rt.ns.mode == Mode::Single {
         printer.warn(&rt.ns.why);
     }

@@ -102,6 +102,8 @@ inheritable! {
         pub layout: Option<String>,
         /// Cache of downloads, binary packages and builder states.
         pub cache: Option<String>,
+        /// How build and run containers are isolated: auto, container, bound.
+        pub isolation: Option<crate::runtime::isolation::Choice>,
         /// Where the stage3 and portage snapshot come from.
         #[serde(default)]
         pub sources: Sources,

@@ -22,7 +22,9 @@ use crate::error::hinted;
 use crate::oci;
 pub use files::{BuilderToml, Compression, ImageToml, KilnToml, NamespaceToml};
 pub use problem::{Problem, Source};
-pub use settings::{BuildContainer, ImageSettings, Overrides, ProjectSettings, Repository, Slim};
+pub use settings::{
+    BuildContainer, ImageSettings, Overrides, ProjectSettings, Repository, Slim, isolation,
+};
 
 /// The file that marks a project's root.
 pub const PROJECT_FILE: &str = "kiln.toml";

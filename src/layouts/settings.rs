@@ -24,12 +24,21 @@ use super::validate::parse_duration;
 use super::{Image, PROJECT_FILE, Project};
 use crate::cache::Cache;
 use crate::fetch::config::Sources;
+use crate::runtime::isolation::Choice;
 
 /// What the command line sets; it wins over every file.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub compression: Option<Compression>,
     pub layout: Option<PathBuf>,
+    /// `--isolation`.
+    pub isolation: Option<Choice>,
+}
+
+/// The isolation a command asks for: `--isolation`, else kiln.toml's
+/// `isolation`, else `auto`. Commands with no project pass `None` as the file.
+pub fn isolation(file: Option<Choice>, overrides: &Overrides) -> Choice {
+    overrides.isolation.or(file).unwrap_or_default()
 }
 
 /// Project-wide settings from kiln.toml, the environment and the flags.
@@ -43,6 +52,8 @@ pub struct ProjectSettings {
     pub sources: Sources,
     /// kiln.toml's `[repos]`, by name.
     pub repos: Vec<Repository>,
+    /// How containers are isolated (isolation.rs).
+    pub isolation: Choice,
 }
 
 /// An ebuild repository of kiln.toml, as the build containers' repos.conf
@@ -182,6 +193,7 @@ impl Project {
                         .unwrap_or_else(|| vec!["gentoo".to_string()]),
                 })
                 .collect(),
+            isolation: isolation(self.kiln.isolation, overrides),
         }
     }
 

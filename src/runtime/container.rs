@@ -196,7 +196,14 @@ impl Runtime {
             }
             Network::Host => None,
         };
-        let spec = spec::build(&merged, &process, &opts.binds, netns.as_deref(), &cgroup)?;
+        let spec = spec::build(
+            &merged,
+            &process,
+            &opts.binds,
+            netns.as_deref(),
+            &cgroup,
+            self.isolation.isolation,
+        )?;
         spec.save(dir.join("bundle/config.json"))?;
 
         let mut log = match &opts.log {

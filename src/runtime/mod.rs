@@ -4,7 +4,8 @@
 //! namespaces (before any thread starts); from then on kiln acts as root of
 //! that namespace, so everything it does next, unpacking layers, mounting
 //! overlays, writing layers from an upper dir, sees in-container ids.
-//! [`Runtime::run`] runs one command over a stack of read-only layer dirs
+//! [`Runtime::enter`] also probes which isolation the place allows
+//! (isolation.rs). [`Runtime::run`] runs one command over a stack of read-only layer dirs
 //! and returns its exit status. `preflight` says what a machine lacks.
 //!
 //! For `kiln build` the shape is:
@@ -28,6 +29,7 @@
 mod cgroups;
 pub(crate) mod confine;
 mod container;
+pub mod isolation;
 pub mod overlay;
 pub mod preflight;
 pub mod probe;
@@ -47,6 +49,8 @@ pub use userns::UserNs;
 #[derive(Debug)]
 pub struct Runtime {
     pub ns: UserNs,
+    /// How its containers are isolated here, and why.
+    pub isolation: isolation::Chosen,
     scratch: PathBuf,
 }
 
@@ -60,9 +64,14 @@ impl Drop for Runtime {
 
 impl Runtime {
     /// Choose the user-namespace mode and enter it, with `scratch` (a dir on
-    /// the cache's filesystem) for per-run state, upper and work dirs.
+    /// the cache's filesystem) for per-run state, upper and work dirs, then
+    /// find what this place allows and pick the isolation `choice` asks for.
     /// Call before any thread starts: unshare needs a single-threaded process.
-    pub fn enter(no_userns: bool, scratch: &Path) -> anyhow::Result<Runtime> {
+    pub fn enter(
+        no_userns: bool,
+        scratch: &Path,
+        choice: isolation::Choice,
+    ) -> anyhow::Result<Runtime> {
         // Private: containers' roots are mounted in it, set-id files and all.
         crate::tree::private_dir(scratch)?;
         let ns = UserNs::plan(no_userns)?;
@@ -70,8 +79,10 @@ impl Runtime {
         if ns.mode == userns::Mode::Host {
             cgroups::remove_stale();
         }
+        let isolation = isolation::choose(choice, &isolation::probe()?)?;
         Ok(Runtime {
             ns,
+            isolation,
             scratch: scratch.to_path_buf(),
         })
     }

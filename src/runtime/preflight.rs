@@ -74,11 +74,12 @@ pub fn sysctls() -> Vec<Check> {
         v => out.push(Check::ok("user namespace limit", format!("user.max_user_namespaces = {}", v.map_or("?".into(), |v| v.to_string())))),
     }
     match sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") {
-        Some(1) if nix::unistd::geteuid().as_raw() != 0 => out.push(Check::bad(
+        // it spares only CAP_SYS_ADMIN: root in a CI container lacks it too
+        Some(1) if !probe::real_root_may_mount() => out.push(Check::bad(
             "AppArmor user namespace restriction",
             Status::Fail,
             "kernel.apparmor_restrict_unprivileged_userns is 1: AppArmor denies user namespaces to unconfined programs such as kiln",
-            "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or give kiln an AppArmor profile with `userns,` (see /etc/apparmor.d/ for examples)",
+            "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (on the host, when kiln runs in a container), or give kiln an AppArmor profile with `userns,` (see /etc/apparmor.d/ for examples)",
         )),
         v => out.push(Check::ok("AppArmor user namespace restriction", format!("not in the way ({})", v.map_or("sysctl absent".into(), |v| format!("= {v}"))))),
     }
@@ -135,7 +136,7 @@ pub fn unshare() -> Check {
                     format!(
                         "unshare(CLONE_NEWUSER) fails ({e}) and a seccomp filter is active: kiln runs inside a container whose seccomp profile blocks unshare"
                     ),
-                    "run that container with `--security-opt seccomp=unconfined` (docker/podman) or a profile allowing unshare and clone with CLONE_NEWUSER",
+                    "run that container with `--security-opt seccomp=unconfined` (docker/podman) or a profile allowing unshare and clone with CLONE_NEWUSER (podman's default does), and on AppArmor hosts `--security-opt apparmor=unconfined`: docs/ci.md",
                 )
             } else {
                 Check::bad(

@@ -93,6 +93,19 @@ pub fn in_initial_userns() -> bool {
     first == ["0", "0", "4294967295"]
 }
 
+/// Whether kiln may build without a user namespace: real root holding
+/// CAP_SYS_ADMIN (bit 21 of CapEff). Root in a CI container is real root
+/// without it, and could mount nothing there; it maps a range instead.
+pub fn real_root_may_mount() -> bool {
+    let cap_eff = fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    Uid::effective().is_root() && in_initial_userns() && cap_eff & (1 << 21) != 0
+}
+
 /// The first `user:start:count` line of a subid file for this user (by name or uid).
 pub fn subid_entry(path: &str, user: &str, uid: u32) -> Option<(u32, u32)> {
     let text = fs::read_to_string(path).ok()?;

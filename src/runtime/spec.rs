@@ -17,6 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::isolation::Isolation;
 use libcontainer::oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
     Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
@@ -136,12 +137,15 @@ fn mount(dst: &str, typ: &str, src: &str, opts: &[&str]) -> anyhow::Result<Mount
 
 /// Build the spec for one container.
 /// `netns`: join this (pinned) network namespace; `None` shares the host's.
+/// `isolation`: [`Isolation::Bound`] binds kiln's /proc and /sys instead of
+/// mounting them fresh and leaves the hostname alone (isolation.rs).
 pub fn build(
     rootfs: &Path,
     process: &Process,
     binds: &[Bind],
     netns: Option<&Path>,
     cgroup: &str,
+    isolation: Isolation,
 ) -> anyhow::Result<Spec> {
     let caps: std::collections::HashSet<Capability> = CAPS.into_iter().collect();
     // CAP_SYS_ADMIN is permitted but not effective: the container's init
@@ -172,8 +176,20 @@ pub fn build(
         .build()?;
     proc.set_rlimits(None);
 
+    let kernel_fs = ["nosuid", "noexec", "nodev"];
     let mut mounts = vec![
-        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        if isolation.fresh_kernel_fs() {
+            mount("/proc", "proc", "proc", &kernel_fs)?
+        } else {
+            // kiln's own, with what masks it (the masked and read-only paths
+            // below are laid over it all the same)
+            mount(
+                "/proc",
+                "none",
+                "/proc",
+                &["rbind", "nosuid", "noexec", "nodev"],
+            )?
+        },
         mount(
             "/dev",
             "tmpfs",
@@ -204,10 +220,11 @@ pub fn build(
     ];
     // sysfs shows the network namespace it was mounted in: a fresh one when
     // the container has its own (no submounts, so no cgroup tree), the
-    // host's otherwise, bound with everything mounted under it (kiln's
+    // host's otherwise (and kiln's own, with the namespace kiln sees, where
+    // a fresh one is refused), bound with everything mounted under it (kiln's
     // cgroup2 at /sys/fs/cgroup among them) read-only throughout: `ro` on
     // a recursive bind covers only its top mount, `rro` every one below.
-    mounts.push(match netns {
+    mounts.push(match netns.filter(|_| isolation.fresh_kernel_fs()) {
         Some(_) => mount(
             "/sys",
             "sysfs",
@@ -278,9 +295,8 @@ pub fn build(
     // devices.allow, which fails rootless.
     linux.set_resources(None);
 
-    Ok(SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version("1.0.2")
-        .hostname("kiln")
         .root(
             RootBuilder::default()
                 .path(rootfs)
@@ -290,5 +306,9 @@ pub fn build(
         .process(proc)
         .mounts(mounts)
         .linux(linux)
-        .build()?)
+        .build()?;
+    // libcontainer sets a hostname given with a new uts namespace; where
+    // sethostname is refused the container keeps the place's.
+    spec.set_hostname(isolation.fresh_kernel_fs().then(|| "kiln".to_string()));
+    Ok(spec)
 }

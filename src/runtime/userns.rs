@@ -122,7 +122,7 @@ impl UserNs {
             if uid != 0 || !in_initial {
                 return Err(Error::NoUsernsNeedsRoot);
             }
-            ns.why = "--no-userns was given: container root is the host's root".into();
+            ns.why = "real root builds (and `kiln run --no-userns` runs) with no user namespace: container root is the host's root".into();
             ns.uid_map = vec![IdRange {
                 inside: 0,
                 outside: 0,
