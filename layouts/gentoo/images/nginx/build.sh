@@ -11,6 +11,9 @@ configure_rootfs_build()
 
 finish_rootfs_build()
 {
+    # Gentoo's nginx.conf serves 127.0.0.1 only; in a container the network
+    # namespace is the boundary, so listen on every address.
+    sed -i 's/listen 127\.0\.0\.1;/listen 80;/' "${_EMERGE_ROOT}"/etc/nginx/nginx.conf
     mkdir -p "${_EMERGE_ROOT}"/etc/nginx/conf.d "${_EMERGE_ROOT}"/service
     cp -r /config/etc/service "${_EMERGE_ROOT}"/etc/
     chmod +x "${_EMERGE_ROOT}"/etc/service/nginx/run

@@ -14,8 +14,18 @@ SLOT="0"
 KEYWORDS="amd64"
 IUSE="jemalloc"
 
-RDEPEND="virtual/libc"
-DEPEND="${RDEPEND}"
+RDEPEND="
+	acct-group/redis
+	acct-user/redis
+	virtual/libc
+"
+DEPEND="virtual/libc"
+# fowners below resolves the user's name in the build system (BROOT): the
+# account must exist there too, with the same fixed id.
+BDEPEND="
+	acct-group/redis
+	acct-user/redis
+"
 
 redis_make() {
 	emake V=1 CC="${CHOST}-gcc" AR="${CHOST}-ar" RANLIB="${CHOST}-ranlib" \
@@ -34,5 +44,8 @@ src_install() {
 	sed -e 's|^dir \./|dir /var/lib/redis/|' redis.conf | newins - redis.conf
 	doins sentinel.conf
 	keepdir /var/lib/redis
+	# the server runs as redis and writes its snapshots here
+	fowners redis:redis /var/lib/redis
+	fperms 0750 /var/lib/redis
 	dodoc 00-RELEASENOTES README.md
 }
