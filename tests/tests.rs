@@ -18,6 +18,7 @@ mod layouts;
 mod oci;
 mod oci_stress;
 mod offline;
+mod real_stack;
 mod repos;
 mod repro;
 mod runtime;

@@ -66,9 +66,8 @@ pub struct Outcome {
     pub node: Node,
     pub status: Status,
     pub secs: f64,
-    /// The new layer's compressed size (images only).
-    pub size: Option<u64>,
-    pub layers: Option<usize>,
+    /// Images only.
+    pub sizes: Option<write::Sizes>,
 }
 
 /// What every build and distfile fetch of one kiln command shares, worked
@@ -225,8 +224,7 @@ impl Outcome {
             node: node.clone(),
             status,
             secs: 0.0,
-            size: None,
-            layers: None,
+            sizes: None,
         }
     }
 }

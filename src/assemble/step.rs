@@ -76,12 +76,11 @@ impl Ctx<'_> {
             .map(|_| entry.as_ref().and_then(|e| e.input.as_deref()));
         let forced = self.options.force_all || (self.options.force && requested && image.is_some());
         if reusable(&job.digest, state.as_ref(), layout, forced) {
-            let (mut layers, mut size) = (None, None);
+            let mut sizes = None;
             if let (Some((image, _)), Some(entry)) = (&image, &entry) {
                 self.layout
                     .verify(entry, &image.id, image.parent.as_deref())?;
-                let (count, top) = entry.layers();
-                (layers, size) = (Some(count), top);
+                sizes = Some(entry.sizes());
             }
             self.printer
                 .status("Cached", format!("{} {node}", node.kind()));
@@ -89,8 +88,7 @@ impl Ctx<'_> {
                 node: node.clone(),
                 status: Status::Cached,
                 secs: start.elapsed().as_secs_f64(),
-                size,
-                layers,
+                sizes,
             });
         }
         self.printer
@@ -103,11 +101,15 @@ impl Ctx<'_> {
             &scratch,
         );
         let cleanup = state::remove_tree(&scratch);
-        let (size, layers) = result?;
+        result?;
         cleanup?;
         let secs = start.elapsed().as_secs_f64();
-        let size_text = size
-            .map(|s| format!(", layer {}", human_size(s)))
+        let sizes = match &image {
+            Some((image, _)) => self.layout.find(&image.reference)?.map(|e| e.sizes()),
+            None => None,
+        };
+        let size_text = sizes
+            .map(|s| format!(", layer {}", human_size(s.top)))
             .unwrap_or_default();
         self.printer.status(
             "Built",
@@ -117,8 +119,7 @@ impl Ctx<'_> {
             node: node.clone(),
             status: Status::Built,
             secs,
-            size,
-            layers,
+            sizes,
         })
     }
 
@@ -256,7 +257,7 @@ impl Ctx<'_> {
         job: &Job<'_>,
         image: Option<(&crate::layouts::ImageSettings, Option<&str>)>,
         scratch: &Path,
-    ) -> anyhow::Result<(Option<u64>, Option<usize>)> {
+    ) -> anyhow::Result<()> {
         let mut mounts = prepare(
             self.setup,
             &job.dir,
@@ -341,9 +342,6 @@ impl Ctx<'_> {
                     self.layout.dir.display()
                 )
             })?;
-        let result = written
-            .as_ref()
-            .map_or((None, None), |w| (Some(w.layer_size), Some(w.layers)));
         if let Some((image, _)) = image {
             // Where gentoo-bb users look: beside image.toml (plan.rs leaves
             // these out of the input digest).
@@ -366,7 +364,7 @@ impl Ctx<'_> {
                 job.node
             ));
         }
-        Ok(result)
+        Ok(())
     }
 
     /// Writes the image's blobs with its annotations, its package inventory

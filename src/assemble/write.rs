@@ -30,11 +30,24 @@ pub struct Entry {
     pub input: Option<String>,
 }
 
+/// An image's sizes for the build summary, compressed as stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    pub layers: usize,
+    /// Its own (top) layer.
+    pub top: u64,
+    /// Every layer: what a pull of the image into an empty store fetches.
+    pub image: u64,
+}
+
 impl Entry {
-    /// How many layers the image has, and the size of its own (top) one.
-    pub fn layers(&self) -> (usize, Option<u64>) {
+    pub fn sizes(&self) -> Sizes {
         let layers = self.manifest.layers();
-        (layers.len(), layers.last().map(|l| l.size()))
+        Sizes {
+            layers: layers.len(),
+            top: layers.last().map_or(0, |l| l.size()),
+            image: layers.iter().map(|l| l.size()).sum(),
+        }
     }
 }
 

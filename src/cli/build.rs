@@ -10,7 +10,7 @@ use crate::assemble::{self, Outcome, Status};
 use crate::graph::{Node, Reason, Stack, Step};
 use crate::layouts::problem::display_path;
 use crate::layouts::{BuildContainer, Compression, Overrides};
-use crate::printer::Printer;
+use crate::printer::{Printer, human_size};
 use crate::runtime::isolation::Choice;
 
 use super::project::{ProjectArgs, plural};
@@ -181,11 +181,13 @@ fn refs_in_layout(layout: &Path) -> anyhow::Result<BTreeSet<String>> {
     Ok(refs.into_iter().map(|r| r.name).collect())
 }
 
-/// One row per step: image, new layer's size, layers, time, cached or built.
+/// One row per step: image, its size (every layer, compressed: what a pull
+/// into an empty store fetches), its own layer's size, layers, time, cached
+/// or built.
 fn summary(printer: &Printer, outcomes: &[Outcome]) {
     printer.out(format!(
-        "{:<32} {:>10} {:>6} {:>8}  {}",
-        "IMAGE", "SIZE", "LAYERS", "TIME", "STATUS"
+        "{:<32} {:>10} {:>10} {:>6} {:>8}  {}",
+        "IMAGE", "SIZE", "LAYER", "LAYERS", "TIME", "STATUS"
     ));
     for o in outcomes {
         let name = if o.node.is_builder() {
@@ -193,11 +195,11 @@ fn summary(printer: &Printer, outcomes: &[Outcome]) {
         } else {
             o.node.to_string()
         };
-        let size = o
-            .size
-            .map(crate::printer::human_size)
-            .unwrap_or_else(|| "-".into());
-        let layers = o.layers.map_or_else(|| "-".into(), |l| l.to_string());
+        let show =
+            |f: fn(&assemble::write::Sizes) -> String| o.sizes.as_ref().map_or("-".into(), f);
+        let size = show(|s| human_size(s.image));
+        let layer = show(|s| human_size(s.top));
+        let layers = show(|s| s.layers.to_string());
         let status = match o.status {
             Status::Built => "built",
             Status::Cached => "cached",
@@ -205,7 +207,7 @@ fn summary(printer: &Printer, outcomes: &[Outcome]) {
             Status::Skipped => "skipped",
         };
         printer.out(format!(
-            "{name:<32} {size:>10} {layers:>6} {:>7.1}s  {status}",
+            "{name:<32} {size:>10} {layer:>10} {layers:>6} {:>7.1}s  {status}",
             o.secs
         ));
     }
