@@ -85,12 +85,16 @@ say Timing "kiln build of $stack, cold"
 t=$(now)
 kbuild >"$work/kiln-cold.txt" &
 kiln_pid=$!
-# kiln's own high-water mark (VmHWM only grows); emerge and the compilers
-# run in the containers, not in kiln
+# kiln's own high-water mark (VmHWM only grows): the largest of its
+# processes still named kiln (it runs its work in a child that entered the
+# user namespace); emerge and the compilers, exec'd in the containers, are
+# not kiln's
 peak=0
 while kill -0 "$kiln_pid" 2>/dev/null; do
-  p=$(awk '/^VmHWM/ { print $2 }' "/proc/$kiln_pid/status" 2>/dev/null || true)
-  [ -z "$p" ] || peak=$p
+  for pid in $(pgrep -x kiln); do
+    p=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+    [ -z "$p" ] || [ "$p" -le "$peak" ] || peak=$p
+  done
   sleep 0.1
 done
 wait "$kiln_pid" || { cat "$work/kiln.err"; die "kiln build failed"; }
