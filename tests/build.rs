@@ -85,12 +85,21 @@ fn demo_project(dir: &Path, world: &str) {
 }
 
 fn demo_project_from(dir: &Path, _world: &str, mirror: &str, keys: &str) {
+    project_from(dir, "demo", mirror, keys);
+}
+
+/// A project of layouts/STACK and bob-core building from the world's
+/// mirror and keys at `mirror` and `keys`, its cache in `.cache`.
+pub(crate) fn project_from(dir: &Path, stack: &str, mirror: &str, keys: &str) {
     fs::create_dir_all(dir.join("layouts")).unwrap();
-    for (from, to) in [("layouts/demo", "layouts/"), ("bob-core", ".")] {
+    for (from, to) in [
+        (format!("layouts/{stack}"), "layouts/"),
+        ("bob-core".into(), "."),
+    ] {
         run_ok(
             Command::new("cp")
                 .arg("-a")
-                .arg(repo_path(from))
+                .arg(repo_path(&from))
                 .arg(dir.join(to)),
         );
     }
@@ -380,20 +389,27 @@ pub(crate) fn rootless_demo_project() -> Option<(tempfile::TempDir, PathBuf, Str
     Some((tmp, project, user))
 }
 
-/// A temp dir owned by `user` holding `project/` (layouts/demo, bob-core)
-/// on the user's own copy of the world's mirror and keys (the world lives in
-/// root's home).
-pub(crate) fn user_demo_project(world: &str, user: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempdir();
-    let world_copy = tmp.path().join("world");
-    fs::create_dir_all(&world_copy).unwrap();
+/// The world's mirror and keys copied to `dir/world`, for a user who cannot
+/// read root's home, where the world lives.
+pub(crate) fn world_copy(dir: &Path, world: &str) -> PathBuf {
+    let copy = dir.join("world");
+    fs::create_dir_all(&copy).unwrap();
     run_ok(
         Command::new("cp")
             .arg("-a")
             .arg(format!("{world}/mirror"))
             .arg(format!("{world}/keys"))
-            .arg(&world_copy),
+            .arg(&copy),
     );
+    copy
+}
+
+/// A temp dir owned by `user` holding `project/` (layouts/demo, bob-core)
+/// on the user's own copy of the world's mirror and keys (the world lives in
+/// root's home).
+pub(crate) fn user_demo_project(world: &str, user: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempdir();
+    let world_copy = world_copy(tmp.path(), world);
     let project = tmp.path().join("project");
     demo_project_from(
         &project,

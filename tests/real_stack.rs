@@ -18,7 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::build::{as_user, build, manifest, require_root};
+use crate::build::{as_user, build, manifest, project_from, require_root, world_copy};
 use crate::util::oci::{layer_entries, podman};
 use crate::util::runtime::{As, chown_r, kiln_as};
 use crate::util::{describe, require_env, require_tool, run_ok, stderr, stdout, tempdir};
@@ -38,33 +38,17 @@ fn kept_binpkgs(world: &str) -> PathBuf {
     PathBuf::from(format!("{}-binpkgs", world.trim_end_matches('/')))
 }
 
-/// A project of layouts/gentoo and bob-core on the world's mirror and keys
-/// at `mirror` and `keys`, its cache seeded with the kept packages if any.
-fn gentoo_project(dir: &Path, mirror: &Path, keys: &Path, world: &str) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    fs::create_dir_all(dir.join("layouts")).unwrap();
-    run_ok(
-        Command::new("cp")
-            .arg("-a")
-            .arg(repo.join("layouts/gentoo"))
-            .arg(dir.join("layouts/")),
+/// A project of layouts/gentoo on the world's mirror and keys at `world`
+/// (the world itself or a copy), its cache seeded with the kept packages of
+/// the world named `kept_for` if any.
+fn gentoo_project(dir: &Path, world: &Path, kept_for: &str) {
+    project_from(
+        dir,
+        "gentoo",
+        &world.join("mirror").display().to_string(),
+        &world.join("keys").display().to_string(),
     );
-    run_ok(
-        Command::new("cp")
-            .arg("-a")
-            .arg(repo.join("bob-core"))
-            .arg(dir),
-    );
-    fs::write(
-        dir.join("kiln.toml"),
-        format!(
-            "layout = \"oci\"\ncache = \".cache\"\n[sources]\nmirrors = [\"file://{}\"]\nkeys = [\"{}\"]\n",
-            mirror.display(),
-            keys.join("release.asc").display()
-        ),
-    )
-    .unwrap();
-    let kept = kept_binpkgs(world);
+    let kept = kept_binpkgs(kept_for);
     if kept.is_dir() {
         let binpkgs = dir.join(".cache/binpkgs");
         fs::create_dir_all(&binpkgs).unwrap();
@@ -256,12 +240,7 @@ fn reference_stack_from_real_sources_serves_as_root_and_rootless() {
     // root, on the world itself
     let tmp = tempdir();
     let project = tmp.path().join("project");
-    gentoo_project(
-        &project,
-        &world_dir.join("mirror"),
-        &world_dir.join("keys"),
-        &world,
-    );
+    gentoo_project(&project, world_dir, &world);
     let out = run_ok(&mut build(&project, &["gentoo"]));
     keep_binpkgs(&project, &world);
     check_summary(&out, &project);
@@ -270,17 +249,9 @@ fn reference_stack_from_real_sources_serves_as_root_and_rootless() {
 
     // rootless, on the user's own copy of the world (root's home is closed)
     let tmp = tempdir();
-    let copy = tmp.path().join("world");
-    fs::create_dir_all(&copy).unwrap();
-    run_ok(
-        Command::new("cp")
-            .arg("-a")
-            .arg(world_dir.join("mirror"))
-            .arg(world_dir.join("keys"))
-            .arg(&copy),
-    );
+    let copy = world_copy(tmp.path(), &world);
     let project = tmp.path().join("project");
-    gentoo_project(&project, &copy.join("mirror"), &copy.join("keys"), &world);
+    gentoo_project(&project, &copy, &world);
     chown_r(&user, tmp.path());
     let out = run_ok(as_user(&user, "build", &project).arg("gentoo"));
     check_summary(&out, &project);
