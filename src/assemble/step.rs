@@ -13,6 +13,7 @@ use anyhow::Context;
 
 use super::run::{self, Container, prepare, tail};
 use super::state::{self, State, build_state};
+use super::write::Sizes;
 use super::{Ctx, Outcome, Status, accounts, annotate, hook, plan};
 use crate::error::{HintExt, hinted};
 use crate::graph::{Node, Reason, Step};
@@ -101,13 +102,9 @@ impl Ctx<'_> {
             &scratch,
         );
         let cleanup = state::remove_tree(&scratch);
-        result?;
+        let sizes = result?;
         cleanup?;
         let secs = start.elapsed().as_secs_f64();
-        let sizes = match &image {
-            Some((image, _)) => self.layout.find(&image.reference)?.map(|e| e.sizes()),
-            None => None,
-        };
         let size_text = sizes
             .map(|s| format!(", layer {}", human_size(s.top)))
             .unwrap_or_default();
@@ -257,7 +254,7 @@ impl Ctx<'_> {
         job: &Job<'_>,
         image: Option<(&crate::layouts::ImageSettings, Option<&str>)>,
         scratch: &Path,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Option<Sizes>> {
         let mut mounts = prepare(
             self.setup,
             &job.dir,
@@ -342,6 +339,11 @@ impl Ctx<'_> {
                     self.layout.dir.display()
                 )
             })?;
+        let sizes = written.as_ref().map(|w| Sizes {
+            layers: w.layers,
+            top: w.layer_size,
+            image: w.image_size,
+        });
         if let Some((image, _)) = image {
             // Where gentoo-bb users look: beside image.toml (plan.rs leaves
             // these out of the input digest).
@@ -364,7 +366,7 @@ impl Ctx<'_> {
                 job.node
             ));
         }
-        Ok(())
+        Ok(sizes)
     }
 
     /// Writes the image's blobs with its annotations, its package inventory

@@ -72,6 +72,9 @@ pub struct CommitResult {
     pub entries: u64,
     /// How many layers the image has: its parent's and the new one.
     pub layers: usize,
+    /// The compressed size of all of them: what a pull into an empty store
+    /// fetches.
+    pub image_size: u64,
     /// Things left out, such as sockets.
     pub warnings: Vec<String>,
 }
@@ -181,6 +184,7 @@ pub fn write_image(opts: &CommitOptions) -> Result<CommitResult> {
         digest(&layer.digest)?,
     ));
     let layer_count = layers.len();
+    let image_size = layers.iter().map(|l| l.size()).sum();
     let mut manifest = json!({
         "schemaVersion": 2,
         "mediaType": media::MANIFEST,
@@ -210,6 +214,7 @@ pub fn write_image(opts: &CommitOptions) -> Result<CommitResult> {
         media_type: opts.compression.media_type().to_string(),
         entries: stats.entries,
         layers: layer_count,
+        image_size,
         warnings: stats.warnings,
     })
 }
