@@ -10,7 +10,8 @@
 #  4. the root's etc/passwd, group, shadow, gshadow <- the parent image's
 #     (lib/accounts.sh), so that acct-user packages add to them
 #  5. configure_rootfs_build hook
-#  6. emerge the packages into /emerge-root, making and reusing binpkgs
+#  6. emerge the packages' build dependencies into / and then the
+#     packages into /emerge-root, making and reusing binpkgs
 #  7. finish_rootfs_build hook
 #  8. package lists, PACKAGES.md and packages.json into $KILN_OUT
 #  9. slim the root (headers, static libs, docs, man, info, locales, vdb),
@@ -137,12 +138,27 @@ if [ "${KILN_FETCH_ONLY:-}" = 1 ]; then
   exit 0
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
-  step "emerge ${pkgs[*]}"
+  # Portage plans a library that is both a build dependency (DEPEND, for
+  # the builder: SYSROOT is /) and a runtime one (RDEPEND, for the root) as
+  # two merges, and with no binpkg yet it compiles it twice. Emerging the
+  # build dependencies into the builder first, making binpkgs, lets the
+  # root's emerge install those: each library is compiled once. Where the
+  # builder has them already, or a binpkg of the package itself will be
+  # used (then its build dependencies are not needed), this merges nothing.
+  step "emerge the build dependencies of ${pkgs[*]} into the builder"
   rc=0
   # shellcheck disable=SC2086 # _emerge_opt is a word list, as in kubler
+  "$_emerge_bin" --onlydeps --onlydeps-with-rdeps=n --buildpkg --usepkg \
+    --binpkg-respect-use=y --binpkg-changed-deps=n --color=n --verbose \
+    --jobs="${KILN_JOBS:-1}" $_emerge_opt "${pkgs[@]}" 2>&1 |
+    tee "$_OUT/emerge.log" || rc=$?
+  [ "$rc" -eq 0 ] || bob_emerge_failed "$_OUT/emerge.log" "$rc"
+
+  step "emerge ${pkgs[*]}"
+  # shellcheck disable=SC2086
   "$_emerge_bin" --root="$_EMERGE_ROOT" --buildpkg --usepkg --binpkg-respect-use=y \
     --binpkg-changed-deps=n --color=n --verbose --jobs="${KILN_JOBS:-1}" \
-    $_emerge_opt "${pkgs[@]}" 2>&1 | tee "$_OUT/emerge.log" || rc=$?
+    $_emerge_opt "${pkgs[@]}" 2>&1 | tee -a "$_OUT/emerge.log" || rc=$?
   [ "$rc" -eq 0 ] || bob_emerge_failed "$_OUT/emerge.log" "$rc"
 fi
 

@@ -61,6 +61,30 @@ fn gentoo_project(dir: &Path, world: &Path, kept_for: &str) {
     }
 }
 
+/// Each package was built once: Portage numbers a second build of the same
+/// version as a second instance (NAME-VER-2.gpkg.tar, binpkg-multi-instance),
+/// which a library both nginx's DEPEND (for the builder) and its RDEPEND
+/// (for the root) would get if bob-core let one emerge plan it twice. On a
+/// cold run (the first on a world) this sees the compiling; later runs
+/// start from the kept packages and build none.
+fn check_compiled_once(binpkgs: &Path) {
+    let out =
+        run_ok(
+            Command::new("find")
+                .arg(binpkgs)
+                .args(["-name", "*.gpkg.tar", "-printf", "%P\n"]),
+        );
+    let packages = stdout(&out);
+    let again: Vec<&str> = packages
+        .lines()
+        .filter(|p| !p.ends_with("-1.gpkg.tar"))
+        .collect();
+    assert!(
+        again.is_empty(),
+        "built more than once: {again:?}; all: {packages}"
+    );
+}
+
 /// Keeps the packages of a successful build for the next run (first one
 /// wins; the copy is renamed into place whole).
 fn keep_binpkgs(project: &Path, world: &str) {
@@ -242,6 +266,7 @@ fn reference_stack_from_real_sources_serves_as_root_and_rootless() {
     let project = tmp.path().join("project");
     gentoo_project(&project, world_dir, &world);
     let out = run_ok(&mut build(&project, &["gentoo"]));
+    check_compiled_once(&project.join(".cache/binpkgs/amd64-openrc"));
     keep_binpkgs(&project, &world);
     check_summary(&out, &project);
     check_layers(&project.join("oci"));
