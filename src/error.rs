@@ -1,14 +1,23 @@
 //! Errors that tell the user what to do.
 //!
-//! Module errors are `thiserror` enums; at the point where kiln knows the fix,
-//! an error is wrapped in [`Hinted`], and `main` prints the chain as
-//! `error: ...`, `Caused by: ...` and one `hint: ...` line per hint found.
+//! Module errors are `thiserror` enums, one per module (`oci::Error`,
+//! `store::Error`, `assemble::state::Error`...), and anyhow is only the
+//! command edge's (`cli`, and the build driver `assemble` and its `step`).
+//! `main` prints the chain as `error: ...`, `Caused by: ...` and one
+//! `hint: ...` line per hint found. A hint comes one of two ways:
+//! - A module error that knows its fix says it with a `fix()` method, and
+//!   [`hints`] finds it anywhere in the chain (its `known_fix` lists those
+//!   enums). A variant that wraps another error transparently hides it from
+//!   the chain, so its `fix()` asks the wrapped one.
+//! - Where only the caller knows the fix (which command, which flag), the
+//!   edge wraps the error in [`Hinted`] ([`hinted`], [`HintExt`]).
 //!
 //! A failed write to kiln's own files (cache, layout, lock) is a
 //! [`WriteError`] in every module, so that a full disk reads the same
 //! everywhere ("no space left on device writing PATH") and gets its fix from
 //! [`hints`] whichever command met it, instead of being mistaken for a
-//! network failure or a broken pipe between threads.
+//! network failure or a broken pipe between threads. `durable` makes those
+//! writes.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -89,31 +98,28 @@ pub fn hints(err: &anyhow::Error) -> Vec<String> {
     hints
 }
 
-/// The errors that may hold a [`WriteError`] or another cause with one fix
-/// (a module enum that wraps one transparently hides it from the chain).
+/// The fix of a module error that knows one (a module enum that wraps one
+/// transparently hides it from the chain, and asks it itself).
 fn known_fix(err: &(dyn StdError + 'static)) -> Option<String> {
-    if let Some(write) = err.downcast_ref::<WriteError>() {
-        return write.fix();
-    }
-    if let Some(crate::fetch::lock::LockError::Write(write)) = err.downcast_ref() {
-        return write.fix();
-    }
-    if let Some(crate::sbom::Error::Write(write)) = err.downcast_ref() {
-        return write.fix();
-    }
-    if let Some(tree) = err.downcast_ref::<crate::tree::Error>() {
-        return tree.fix();
-    }
-    if let Some(cache) = err.downcast_ref::<crate::cache::Error>() {
-        return cache.fix();
-    }
-    if let Some(userns) = err.downcast_ref::<crate::runtime::userns::Error>() {
-        return userns.fix();
-    }
-    if let Some(isolation) = err.downcast_ref::<crate::runtime::isolation::Error>() {
-        return Some(isolation.fix());
-    }
-    err.downcast_ref::<crate::oci::Error>()?.fix()
+    type Find = fn(&(dyn StdError + 'static)) -> Option<String>;
+    const FIXES: &[Find] = &[
+        |e| e.downcast_ref::<WriteError>()?.fix(),
+        |e| match e.downcast_ref()? {
+            crate::fetch::lock::LockError::Write(write) => write.fix(),
+            _ => None,
+        },
+        |e| match e.downcast_ref()? {
+            crate::sbom::Error::Write(write) => write.fix(),
+            _ => None,
+        },
+        |e| e.downcast_ref::<crate::tree::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::cache::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::runtime::userns::Error>()?.fix(),
+        |e| Some(e.downcast_ref::<crate::runtime::isolation::Error>()?.fix()),
+        |e| e.downcast_ref::<crate::oci::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::state::Error>()?.fix(),
+    ];
+    FIXES.iter().find_map(|find| find(err))
 }
 
 /// Writing `path` failed. Displays as "no space left on device writing
