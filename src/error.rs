@@ -117,6 +117,7 @@ fn known_fix(err: &(dyn StdError + 'static)) -> Option<String> {
         |e| e.downcast_ref::<crate::runtime::userns::Error>()?.fix(),
         |e| Some(e.downcast_ref::<crate::runtime::isolation::Error>()?.fix()),
         |e| e.downcast_ref::<crate::oci::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::store::Error>()?.fix(),
         |e| e.downcast_ref::<crate::assemble::state::Error>()?.fix(),
     ];
     FIXES.iter().find_map(|find| find(err))
