@@ -119,8 +119,63 @@ fn known_fix(err: &(dyn StdError + 'static)) -> Option<String> {
         |e| e.downcast_ref::<crate::oci::Error>()?.fix(),
         |e| e.downcast_ref::<crate::store::Error>()?.fix(),
         |e| e.downcast_ref::<crate::assemble::state::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::inputs::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::repos::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::run::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::hook::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::accounts::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::write::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::distfiles::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::state::Error>()?.fix(),
     ];
     FIXES.iter().find_map(|find| find(err))
+}
+
+/// The fix for the top of `err` alone: what a module error that wraps an
+/// anyhow error of a module not typed yet (the runtime's, fetch's) hides.
+pub(crate) fn top_fix(err: &anyhow::Error) -> Option<String> {
+    let top: &(dyn StdError + 'static) = err.as_ref();
+    match top.downcast_ref::<Hinted>() {
+        Some(hinted) => Some(hinted.hint().to_string()),
+        None => known_fix(top),
+    }
+}
+
+/// `op` on `path` failed: "cannot create PATH", "cannot copy PATH to TO",
+/// with the I/O error as its cause. What a module error holds for the
+/// files that are not kiln's own to write (those are [`WriteError`]s).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {op} {}{}", path.display(), to.as_ref().map(|t| format!(" to {}", t.display())).unwrap_or_default())]
+pub struct IoError {
+    pub op: &'static str,
+    pub path: PathBuf,
+    pub to: Option<PathBuf>,
+    #[source]
+    pub source: io::Error,
+}
+
+impl IoError {
+    /// For `map_err`: `op` ("create", "read"...) on `path` failed.
+    pub fn at(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> IoError {
+        let path = path.to_path_buf();
+        move |source| IoError {
+            op,
+            path,
+            to: None,
+            source,
+        }
+    }
+
+    /// For `map_err`: `op` ("copy", "move") from `path` to `to` failed.
+    pub fn between(op: &'static str, path: &Path, to: &Path) -> impl FnOnce(io::Error) -> IoError {
+        let (path, to) = (path.to_path_buf(), Some(to.to_path_buf()));
+        move |source| IoError {
+            op,
+            path,
+            to,
+            source,
+        }
+    }
 }
 
 /// Writing `path` failed. Displays as "no space left on device writing

@@ -32,7 +32,7 @@ use super::inputs::Inputs;
 use super::plan;
 use crate::cache::Cache;
 use crate::durable::{self, sync_dir};
-use crate::error::WriteError;
+use crate::error::{IoError, WriteError};
 use crate::layouts::BuildContainer;
 use crate::printer::Printer;
 use crate::tree::{self, Root, Staged};
@@ -57,13 +57,8 @@ pub enum Error {
     },
     #[error("the base state vanished while it was written")]
     Vanished,
-    #[error("cannot move {} to {}", from.display(), to.display())]
-    Move {
-        from: PathBuf,
-        to: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("cannot keep {} to go back to", path.display())]
     Keep {
         path: PathBuf,
@@ -254,11 +249,7 @@ impl Store {
         };
         durable::create_dir(&dir)?;
         for (from, to) in [(upper, &prepared.layer), (out, &prepared.out)] {
-            fs::rename(from, to).map_err(|source| Error::Move {
-                from: from.to_path_buf(),
-                to: to.clone(),
-                source,
-            })?;
+            fs::rename(from, to).map_err(IoError::between("move", from, to))?;
         }
         let mut ids: Vec<String> = lower.layers.iter().map(|l| file_name(l)).collect();
         ids.push(id.clone());
