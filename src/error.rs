@@ -1,14 +1,18 @@
 //! Errors that tell the user what to do.
 //!
 //! Module errors are `thiserror` enums, one per module (`oci::Error`,
-//! `store::Error`, `assemble::state::Error`...), and anyhow is only the
-//! command edge's (`cli`, and the build driver `assemble` and its `step`).
-//! `main` prints the chain as `error: ...`, `Caused by: ...` and one
-//! `hint: ...` line per hint found. A hint comes one of two ways:
+//! `store::Error`, `assemble::state::Error`...), with [`IoError`] for a
+//! plain "cannot OP PATH". anyhow is the command edge's (`cli`, and the
+//! build driver, `assemble`'s mod.rs and step.rs), and still the runtime's,
+//! fetch's, graph's and layouts'; a module error that holds one of those
+//! holds it transparently. `main` prints the chain as `error: ...`,
+//! `Caused by: ...` and one `hint: ...` line per hint found. A hint comes
+//! one of two ways:
 //! - A module error that knows its fix says it with a `fix()` method, and
 //!   [`hints`] finds it anywhere in the chain (its `known_fix` lists those
 //!   enums). A variant that wraps another error transparently hides it from
-//!   the chain, so its `fix()` asks the wrapped one.
+//!   the chain, so its `fix()` asks the wrapped one ([`top_fix`] for an
+//!   anyhow error).
 //! - Where only the caller knows the fix (which command, which flag), the
 //!   edge wraps the error in [`Hinted`] ([`hinted`], [`HintExt`]).
 //!
@@ -263,6 +267,35 @@ mod tests {
         let lines: Vec<String> = err.chain().map(|e| e.to_string()).collect();
         assert_eq!(lines, ["writing blob", "disk on fire"]);
         assert_eq!(hints(&err), ["put the fire out"]);
+    }
+
+    #[test]
+    fn a_module_error_gives_its_fix_and_that_of_what_it_wraps() {
+        let runtime = hinted("newuidmap not found", "install it");
+        let err = anyhow::Error::new(crate::assemble::run::Error::Runtime(runtime))
+            .context("building t/x");
+        let lines: Vec<String> = err.chain().map(|e| e.to_string()).collect();
+        assert_eq!(lines, ["building t/x", "newuidmap not found"]);
+        assert_eq!(hints(&err), ["install it"]);
+
+        let full = WriteError::new(
+            "/c/states/x/state.json",
+            io::Error::from_raw_os_error(libc::ENOSPC),
+        );
+        let err = anyhow::Error::new(crate::assemble::state::Error::Write(full));
+        assert!(
+            hints(&err)[0].contains("df -h /c/states/x"),
+            "{:?}",
+            hints(&err)
+        );
+
+        let err = anyhow::Error::new(crate::store::Error::NoImage {
+            reference: "t/x".into(),
+            index: "/l/index.json".into(),
+            names: vec!["t/a".into(), "t/b".into()],
+        });
+        assert_eq!(err.to_string(), "no image `t/x` in /l/index.json");
+        assert_eq!(hints(&err), ["the layout holds: t/a, t/b"]);
     }
 
     #[test]
