@@ -1,14 +1,27 @@
 //! Errors that tell the user what to do.
 //!
-//! Module errors are `thiserror` enums; at the point where kiln knows the fix,
-//! an error is wrapped in [`Hinted`], and `main` prints the chain as
-//! `error: ...`, `Caused by: ...` and one `hint: ...` line per hint found.
+//! Module errors are `thiserror` enums, one per module (`oci::Error`,
+//! `store::Error`, `assemble::state::Error`...), with [`IoError`] for a
+//! plain "cannot OP PATH". anyhow is the command edge's (`cli`, and the
+//! build driver, `assemble`'s mod.rs and step.rs), and still the runtime's,
+//! fetch's, graph's and layouts'; a module error that holds one of those
+//! holds it transparently. `main` prints the chain as `error: ...`,
+//! `Caused by: ...` and one `hint: ...` line per hint found. A hint comes
+//! one of two ways:
+//! - A module error that knows its fix says it with a `fix()` method, and
+//!   [`hints`] finds it anywhere in the chain (its `known_fix` lists those
+//!   enums). A variant that wraps another error transparently hides it from
+//!   the chain, so its `fix()` asks the wrapped one ([`top_fix`] for an
+//!   anyhow error).
+//! - Where only the caller knows the fix (which command, which flag), the
+//!   edge wraps the error in [`Hinted`] ([`hinted`], [`HintExt`]).
 //!
 //! A failed write to kiln's own files (cache, layout, lock) is a
 //! [`WriteError`] in every module, so that a full disk reads the same
 //! everywhere ("no space left on device writing PATH") and gets its fix from
 //! [`hints`] whichever command met it, instead of being mistaken for a
-//! network failure or a broken pipe between threads.
+//! network failure or a broken pipe between threads. `durable` makes those
+//! writes.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -89,31 +102,84 @@ pub fn hints(err: &anyhow::Error) -> Vec<String> {
     hints
 }
 
-/// The errors that may hold a [`WriteError`] or another cause with one fix
-/// (a module enum that wraps one transparently hides it from the chain).
+/// The fix of a module error that knows one (a module enum that wraps one
+/// transparently hides it from the chain, and asks it itself).
 fn known_fix(err: &(dyn StdError + 'static)) -> Option<String> {
-    if let Some(write) = err.downcast_ref::<WriteError>() {
-        return write.fix();
+    type Find = fn(&(dyn StdError + 'static)) -> Option<String>;
+    const FIXES: &[Find] = &[
+        |e| e.downcast_ref::<WriteError>()?.fix(),
+        |e| match e.downcast_ref()? {
+            crate::fetch::lock::LockError::Write(write) => write.fix(),
+            _ => None,
+        },
+        |e| match e.downcast_ref()? {
+            crate::sbom::Error::Write(write) => write.fix(),
+            _ => None,
+        },
+        |e| e.downcast_ref::<crate::tree::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::cache::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::runtime::userns::Error>()?.fix(),
+        |e| Some(e.downcast_ref::<crate::runtime::isolation::Error>()?.fix()),
+        |e| e.downcast_ref::<crate::oci::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::store::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::state::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::inputs::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::repos::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::run::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::hook::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::accounts::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::write::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::distfiles::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::assemble::state::Error>()?.fix(),
+    ];
+    FIXES.iter().find_map(|find| find(err))
+}
+
+/// The fix for the top of `err` alone: what a module error that wraps an
+/// anyhow error of a module not typed yet (the runtime's, fetch's) hides.
+pub(crate) fn top_fix(err: &anyhow::Error) -> Option<String> {
+    let top: &(dyn StdError + 'static) = err.as_ref();
+    match top.downcast_ref::<Hinted>() {
+        Some(hinted) => Some(hinted.hint().to_string()),
+        None => known_fix(top),
     }
-    if let Some(crate::fetch::lock::LockError::Write(write)) = err.downcast_ref() {
-        return write.fix();
+}
+
+/// `op` on `path` failed: "cannot create PATH", "cannot copy PATH to TO",
+/// with the I/O error as its cause. What a module error holds for the
+/// files that are not kiln's own to write (those are [`WriteError`]s).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {op} {}{}", path.display(), to.as_ref().map(|t| format!(" to {}", t.display())).unwrap_or_default())]
+pub struct IoError {
+    pub op: &'static str,
+    pub path: PathBuf,
+    pub to: Option<PathBuf>,
+    #[source]
+    pub source: io::Error,
+}
+
+impl IoError {
+    /// For `map_err`: `op` ("create", "read"...) on `path` failed.
+    pub fn at(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> IoError {
+        let path = path.to_path_buf();
+        move |source| IoError {
+            op,
+            path,
+            to: None,
+            source,
+        }
     }
-    if let Some(crate::sbom::Error::Write(write)) = err.downcast_ref() {
-        return write.fix();
+
+    /// For `map_err`: `op` ("copy", "move") from `path` to `to` failed.
+    pub fn between(op: &'static str, path: &Path, to: &Path) -> impl FnOnce(io::Error) -> IoError {
+        let (path, to) = (path.to_path_buf(), Some(to.to_path_buf()));
+        move |source| IoError {
+            op,
+            path,
+            to,
+            source,
+        }
     }
-    if let Some(tree) = err.downcast_ref::<crate::tree::Error>() {
-        return tree.fix();
-    }
-    if let Some(cache) = err.downcast_ref::<crate::cache::Error>() {
-        return cache.fix();
-    }
-    if let Some(userns) = err.downcast_ref::<crate::runtime::userns::Error>() {
-        return userns.fix();
-    }
-    if let Some(isolation) = err.downcast_ref::<crate::runtime::isolation::Error>() {
-        return Some(isolation.fix());
-    }
-    err.downcast_ref::<crate::oci::Error>()?.fix()
 }
 
 /// Writing `path` failed. Displays as "no space left on device writing
@@ -201,6 +267,35 @@ mod tests {
         let lines: Vec<String> = err.chain().map(|e| e.to_string()).collect();
         assert_eq!(lines, ["writing blob", "disk on fire"]);
         assert_eq!(hints(&err), ["put the fire out"]);
+    }
+
+    #[test]
+    fn a_module_error_gives_its_fix_and_that_of_what_it_wraps() {
+        let runtime = hinted("newuidmap not found", "install it");
+        let err = anyhow::Error::new(crate::assemble::run::Error::Runtime(runtime))
+            .context("building t/x");
+        let lines: Vec<String> = err.chain().map(|e| e.to_string()).collect();
+        assert_eq!(lines, ["building t/x", "newuidmap not found"]);
+        assert_eq!(hints(&err), ["install it"]);
+
+        let full = WriteError::new(
+            "/c/states/x/state.json",
+            io::Error::from_raw_os_error(libc::ENOSPC),
+        );
+        let err = anyhow::Error::new(crate::assemble::state::Error::Write(full));
+        assert!(
+            hints(&err)[0].contains("df -h /c/states/x"),
+            "{:?}",
+            hints(&err)
+        );
+
+        let err = anyhow::Error::new(crate::store::Error::NoImage {
+            reference: "t/x".into(),
+            index: "/l/index.json".into(),
+            names: vec!["t/a".into(), "t/b".into()],
+        });
+        assert_eq!(err.to_string(), "no image `t/x` in /l/index.json");
+        assert_eq!(hints(&err), ["the layout holds: t/a, t/b"]);
     }
 
     #[test]

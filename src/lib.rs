@@ -7,12 +7,14 @@
 //! `assemble` drives one image through them and keeps the builder states,
 //! and `oci` writes the result. `cache` owns every path and lock of the
 //! cache dir, `store` keeps image layers unpacked for `kiln run` and
-//! test.sh, and `tree` is the one writer of every tree kiln unpacks or
-//! copies (docs/security.md). `cli` is the command line on top.
+//! test.sh, `tree` is the one writer of every tree kiln unpacks or copies
+//! (docs/security.md), and `durable` the one maker of writes that must
+//! survive a crash. `cli` is the command line on top.
 
 mod assemble;
 mod cache;
 mod cli;
+mod durable;
 mod epoch;
 mod error;
 mod fetch;

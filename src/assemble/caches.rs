@@ -11,12 +11,44 @@
 //! Whiteouts (deletions), symlinks and device nodes are not kept.
 
 use std::fs;
+use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
-
+use crate::error::io_phrase;
 use crate::runtime::overlay::{self, Kind, Rootfs};
+
+/// What can go wrong giving a build its view of a shared cache, or keeping
+/// what it added. The cause is in the message: the build only warns about
+/// a cache it could not add to, in one line.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot {op} {}: {}", path.display(), io_phrase(cause))]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        cause: io::Error,
+    },
+    #[error("cannot move {} to {}: {}", from.display(), to.display(), io_phrase(cause))]
+    Move {
+        from: PathBuf,
+        to: PathBuf,
+        cause: io::Error,
+    },
+    #[error("cannot mount an overlay of {}", dir.display())]
+    Mount {
+        dir: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("cannot give the build its own view of {}: kernel overlayfs or fuse-overlayfs is needed", dir.display())]
+    NoOverlay { dir: PathBuf },
+}
+
+fn io_error(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |cause| Error::Io { op, path, cause }
+}
 
 /// One shared cache and the build's view of it.
 #[derive(Debug)]
@@ -60,9 +92,8 @@ impl Shared {
     }
 
     /// Mounts the build's view: the shared dir under the build's upper dir.
-    pub fn mount(&self) -> anyhow::Result<Mounted> {
-        fs::create_dir_all(&self.dir)
-            .with_context(|| format!("cannot create {}", self.dir.display()))?;
+    pub fn mount(&self) -> Result<Mounted, Error> {
+        fs::create_dir_all(&self.dir).map_err(io_error("create", &self.dir))?;
         let rootfs = overlay::mount_rootfs(
             std::slice::from_ref(&self.dir),
             &self.upper,
@@ -70,13 +101,15 @@ impl Shared {
             &self.view,
             true,
         )
-        .with_context(|| format!("cannot mount an overlay of {}", self.dir.display()))?;
+        .map_err(|e| Error::Mount {
+            dir: self.dir.clone(),
+            source: e.into(),
+        })?;
         if rootfs.kind == Kind::Copy {
             let _ = rootfs.unmount();
-            bail!(
-                "cannot give the build its own view of {}: kernel overlayfs or fuse-overlayfs is needed",
-                self.dir.display()
-            );
+            return Err(Error::NoOverlay {
+                dir: self.dir.clone(),
+            });
         }
         Ok(Mounted(Some(rootfs)))
     }
@@ -84,7 +117,7 @@ impl Shared {
     /// Adds what the build wrote (its upper dir) to the shared dir; returns
     /// how many files it added. Call after the build succeeded, with the
     /// overlay unmounted.
-    pub fn keep(&self) -> anyhow::Result<usize> {
+    pub fn keep(&self) -> Result<usize, Error> {
         if !self.upper.is_dir() {
             return Ok(0);
         }
@@ -94,10 +127,10 @@ impl Shared {
 
 /// Moves the regular files of `from` that `to` lacks (or that `replaced`
 /// names) into `to`, making the dirs they are in.
-fn merge(from: &Path, to: &Path, replaced: &[&str]) -> anyhow::Result<usize> {
+fn merge(from: &Path, to: &Path, replaced: &[&str]) -> Result<usize, Error> {
     let mut count = 0;
-    for entry in fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
-        let entry = entry.with_context(|| format!("cannot read {}", from.display()))?;
+    for entry in fs::read_dir(from).map_err(io_error("read", from))? {
+        let entry = entry.map_err(io_error("read", from))?;
         let name = entry.file_name();
         let text = name.to_string_lossy();
         // Portage's partial downloads, renamed bad ones and lock files.
@@ -108,8 +141,7 @@ fn merge(from: &Path, to: &Path, replaced: &[&str]) -> anyhow::Result<usize> {
             continue;
         }
         let (src, dest) = (entry.path(), to.join(&name));
-        let meta =
-            fs::symlink_metadata(&src).with_context(|| format!("cannot read {}", src.display()))?;
+        let meta = fs::symlink_metadata(&src).map_err(io_error("read", &src))?;
         let there = fs::symlink_metadata(&dest).ok();
         if meta.is_dir() {
             match there {
@@ -120,13 +152,16 @@ fn merge(from: &Path, to: &Path, replaced: &[&str]) -> anyhow::Result<usize> {
                     fs::DirBuilder::new()
                         .mode(meta.permissions().mode() & 0o7777)
                         .create(&dest)
-                        .with_context(|| format!("cannot create {}", dest.display()))?
+                        .map_err(io_error("create", &dest))?
                 }
             }
             count += merge(&src, &dest, &[])?;
         } else if meta.is_file() && (there.is_none() || replaced.contains(&text.as_ref())) {
-            fs::rename(&src, &dest)
-                .with_context(|| format!("cannot move {} to {}", src.display(), dest.display()))?;
+            fs::rename(&src, &dest).map_err(|cause| Error::Move {
+                from: src.clone(),
+                to: dest.clone(),
+                cause,
+            })?;
             count += 1;
         }
     }

@@ -12,17 +12,63 @@
 //! machine finds them there.
 
 use std::fs;
-use std::path::Path;
-
-use anyhow::Context;
+use std::path::{Path, PathBuf};
 
 use super::Setup;
+use super::caches;
 use super::run::{self, Container, prepare, tail};
 use super::state::{self, State, Store, build_state};
-use crate::error::hinted;
+use crate::error::IoError;
 use crate::graph::{Node, Stack, Step};
 use crate::printer::Printer;
 use crate::runtime::Runtime;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no {kind} {id}")]
+    Unknown { kind: &'static str, id: String },
+    #[error(transparent)]
+    Cache(#[from] crate::cache::Error),
+    #[error(transparent)]
+    Tree(#[from] crate::tree::Error),
+    #[error(transparent)]
+    Run(#[from] run::Error),
+    #[error(transparent)]
+    Caches(#[from] caches::Error),
+    #[error("fetching the distfiles of {kind} {id} failed (exit {code}):\n{tail}")]
+    Failed {
+        kind: &'static str,
+        id: String,
+        code: i32,
+        /// The end of its log.
+        tail: String,
+        log: PathBuf,
+        /// Portage's GENTOO_MIRRORS.
+        mirrors: Vec<String>,
+    },
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+impl Error {
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            Error::Cache(e) => e.fix(),
+            Error::Tree(e) => e.fix(),
+            Error::Run(e) => e.fix(),
+            Error::Failed { log, mirrors, .. } => Some(format!(
+                "the full log is {}; check the mirrors of [sources] (Portage's GENTOO_MIRRORS: {})",
+                log.display(),
+                if mirrors.is_empty() {
+                    "none".to_string()
+                } else {
+                    mirrors.join(" ")
+                }
+            )),
+            _ => None,
+        }
+    }
+}
 
 /// What one step's fetch container works with.
 struct Fetch {
@@ -51,7 +97,7 @@ pub fn fetch(
     offline: bool,
     live: bool,
     printer: &Printer,
-) -> anyhow::Result<std::path::PathBuf> {
+) -> Result<PathBuf, Error> {
     let settings = &setup.settings;
     for step in steps {
         let id = step.node.id();
@@ -68,7 +114,10 @@ pub fn fetch(
                 let image = stack
                     .project
                     .image_settings(id, &setup.overrides)
-                    .with_context(|| format!("no image {id}"))?;
+                    .ok_or_else(|| Error::Unknown {
+                        kind: "image",
+                        id: id.to_string(),
+                    })?;
                 Fetch {
                     // A builder state not built yet: the image's hooks still run, on the base.
                     lower: build_state(&image.build_container).and_then(|(n, _)| store.get(&n)),
@@ -84,7 +133,10 @@ pub fn fetch(
                 let builder = stack
                     .project
                     .builder_settings(id)
-                    .with_context(|| format!("no builder {id}"))?;
+                    .ok_or_else(|| Error::Unknown {
+                        kind: "builder",
+                        id: id.to_string(),
+                    })?;
                 Fetch {
                     lower: builder
                         .parent
@@ -109,7 +161,7 @@ pub fn fetch(
             "Fetching",
             format!("distfiles of {} {id}", step.node.kind()),
         );
-        let result = (|| {
+        let result = (|| -> Result<(), Error> {
             let mounts = prepare(setup, &dir, &scratch, None, &repos)?;
             let log = settings.cache.log(&name)?;
             let container = Container {
@@ -133,22 +185,14 @@ pub fn fetch(
             };
             let code = container.run(rt, printer)?;
             if code != 0 {
-                return Err(hinted(
-                    format!(
-                        "fetching the distfiles of {} {id} failed (exit {code}):\n{}",
-                        step.node.kind(),
-                        tail(&log, 15)
-                    ),
-                    format!(
-                        "the full log is {}; check the mirrors of [sources] (Portage's GENTOO_MIRRORS: {})",
-                        log.display(),
-                        if setup.mirrors.is_empty() {
-                            "none".to_string()
-                        } else {
-                            setup.mirrors.join(" ")
-                        }
-                    ),
-                ));
+                return Err(Error::Failed {
+                    kind: step.node.kind(),
+                    id: id.to_string(),
+                    code,
+                    tail: tail(&log, 15),
+                    log,
+                    mirrors: setup.mirrors.clone(),
+                });
             }
             mounts.keep_caches()?;
             Ok(())
@@ -162,19 +206,21 @@ pub fn fetch(
 
 /// Copies the distfiles into `mirror`/distfiles/ with a flat layout.conf,
 /// the shape Portage reads from a mirror (and inputs.rs from a local one).
-pub fn export(distfiles: &Path, mirror: &Path) -> anyhow::Result<usize> {
+pub fn export(distfiles: &Path, mirror: &Path) -> Result<usize, Error> {
     let to = mirror.join("distfiles");
-    fs::create_dir_all(&to).with_context(|| format!("cannot create {}", to.display()))?;
+    fs::create_dir_all(&to).map_err(IoError::at("create", &to))?;
     let mut count = 0;
-    for entry in
-        fs::read_dir(distfiles).with_context(|| format!("cannot read {}", distfiles.display()))?
-    {
-        let entry = entry?;
+    for entry in fs::read_dir(distfiles).map_err(IoError::at("read", distfiles))? {
+        let entry = entry.map_err(IoError::at("read", distfiles))?;
         let name = entry.file_name();
         // Portage's partial downloads and lock files are not distfiles.
         let partial = name.to_string_lossy().ends_with(".__download__")
             || name.to_string_lossy().starts_with('.');
-        if !entry.file_type()?.is_file() || partial {
+        let is_file = entry
+            .file_type()
+            .map_err(IoError::at("read", &entry.path()))?
+            .is_file();
+        if !is_file || partial {
             continue;
         }
         let dest = to.join(&name);
@@ -185,17 +231,11 @@ pub fn export(distfiles: &Path, mirror: &Path) -> anyhow::Result<usize> {
             let tmp = to.join(format!(".{}.kiln-new", name.to_string_lossy()));
             fs::copy(entry.path(), &tmp)
                 .and_then(|_| fs::rename(&tmp, &dest))
-                .with_context(|| {
-                    format!(
-                        "cannot copy {} to {}",
-                        entry.path().display(),
-                        dest.display()
-                    )
-                })?;
+                .map_err(IoError::between("copy", &entry.path(), &dest))?;
         }
         count += 1;
     }
-    fs::write(to.join("layout.conf"), "[structure]\n0=flat\n")
-        .with_context(|| format!("cannot write {}", to.join("layout.conf").display()))?;
+    let conf = to.join("layout.conf");
+    fs::write(&conf, "[structure]\n0=flat\n").map_err(IoError::at("write", &conf))?;
     Ok(count)
 }

@@ -31,12 +31,12 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 
+use crate::error::IoError;
 use crate::fetch::mirror::Mirrors;
 use crate::printer::{Printer, Verbosity};
 
@@ -46,6 +46,21 @@ const SOCKET: &str = "socket";
 const MAX_REQUEST: u64 = 8192;
 /// How long a client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What can go wrong starting the service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("cannot open {} to the build", path.display())]
+    Share {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot fork the download service")]
+    Fork(#[source] nix::Error),
+}
 
 /// The service of one build container; stopped on drop.
 pub struct Downloader {
@@ -62,13 +77,13 @@ impl Downloader {
         mirrors: &[String],
         offline: bool,
         log: &Path,
-    ) -> anyhow::Result<Downloader> {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    ) -> Result<Downloader, Error> {
+        fs::create_dir_all(dir).map_err(IoError::at("create", dir))?;
         if offline {
             return Ok(Downloader { server: None });
         }
         let work = dir.with_extension("downloads");
-        fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+        fs::create_dir_all(&work).map_err(IoError::at("create", &work))?;
         let listener = bind(dir)?;
         let service = Service {
             mirrors: mirrors
@@ -80,7 +95,7 @@ impl Downloader {
         };
         let parent = getpid();
         // SAFETY: the child runs only the service below and leaves with _exit.
-        match unsafe { fork() }.context("cannot fork the download service")? {
+        match unsafe { fork() }.map_err(Error::Fork)? {
             ForkResult::Child => {
                 // SAFETY: plain prctl; then make sure kiln did not die first.
                 unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
@@ -117,15 +132,18 @@ impl Drop for Downloader {
 /// The listening socket, reachable by every user of the container (Portage
 /// fetches as its own user). Bound through /proc/self/fd: a cache path can
 /// be longer than a socket address may be.
-fn bind(dir: &Path) -> anyhow::Result<UnixListener> {
-    let handle = fs::File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+fn bind(dir: &Path) -> Result<UnixListener, Error> {
+    let handle = fs::File::open(dir).map_err(IoError::at("open", dir))?;
     let path = dir.join(SOCKET);
     let _ = fs::remove_file(&path);
     let short = format!("/proc/self/fd/{}/{SOCKET}", handle.as_raw_fd());
-    let listener =
-        UnixListener::bind(&short).with_context(|| format!("cannot bind {}", path.display()))?;
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o666))
-        .with_context(|| format!("cannot open {} to the build", path.display()))?;
+    let listener = UnixListener::bind(&short).map_err(IoError::at("bind", &path))?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).map_err(|source| {
+        Error::Share {
+            path: path.clone(),
+            source,
+        }
+    })?;
     Ok(listener)
 }
 

@@ -8,10 +8,10 @@
 //! leaves the layout and the builder states as they were.
 
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::run;
-use crate::error::hinted;
 use crate::layouts::ImageSettings;
 use crate::printer::Printer;
 use crate::runtime::{Network, RunOptions, Runtime};
@@ -22,6 +22,52 @@ const DEFAULT: &str = "test.sh";
 
 /// Where the script is seen in the container.
 const MOUNTED: &str = "/kiln/test.sh";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    /// The runtime's error, as it reports it.
+    #[error(transparent)]
+    Runtime(anyhow::Error),
+    #[error("the test of image {id} failed: {} exited with {code}:\n{tail}", script.display())]
+    Failed {
+        id: String,
+        script: PathBuf,
+        code: i32,
+        /// The end of its output.
+        tail: String,
+        log: PathBuf,
+        interpreter: String,
+    },
+    #[error("cannot read {}: {cause}", script.display())]
+    Read { script: PathBuf, cause: io::Error },
+    #[error("{} has no #! line", script.display())]
+    NoShebang { script: PathBuf },
+    #[error("{}: its #! line names no program", script.display())]
+    NoProgram { script: PathBuf },
+}
+
+impl Error {
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            Error::Store(e) => e.fix(),
+            Error::Runtime(e) => crate::error::top_fix(e),
+            Error::Failed {
+                log, interpreter, ..
+            } => Some(format!(
+                "the full output is {}; test.sh runs inside the image with {interpreter} \
+                 (it must be in the image); the layout and the builder states are unchanged",
+                log.display()
+            )),
+            Error::Read { .. } => None,
+            Error::NoShebang { .. } => {
+                Some("start it with the interpreter it runs with, e.g. #!/bin/sh".to_string())
+            }
+            Error::NoProgram { .. } => Some("e.g. #!/bin/sh".to_string()),
+        }
+    }
+}
 
 pub struct Test<'a> {
     pub image: &'a ImageSettings,
@@ -36,7 +82,7 @@ pub struct Test<'a> {
 
 impl Test<'_> {
     /// Runs test.sh if the image has one; `Ok(false)` when it has none.
-    pub fn run(&self, rt: &Runtime, printer: &Printer) -> anyhow::Result<bool> {
+    pub fn run(&self, rt: &Runtime, printer: &Printer) -> Result<bool, Error> {
         let script = match &self.image.test {
             Some(named) => named.clone(),
             None => self.image.dir.join(DEFAULT),
@@ -71,27 +117,22 @@ impl Test<'_> {
             silent: !self.live,
             ..Default::default()
         };
-        let code = rt.run(&opts, printer)?.code;
+        let code = rt.run(&opts, printer).map_err(Error::Runtime)?.code;
         if code != 0 {
-            return Err(hinted(
-                format!(
-                    "the test of image {} failed: {} exited with {code}:\n{}",
-                    self.image.id,
-                    script.display(),
-                    super::run::tail(self.log, 15)
-                ),
-                format!(
-                    "the full output is {}; test.sh runs inside the image with {interpreter} \
-                     (it must be in the image); the layout and the builder states are unchanged",
-                    self.log.display()
-                ),
-            ));
+            return Err(Error::Failed {
+                id: self.image.id.clone(),
+                script,
+                code,
+                tail: super::run::tail(self.log, 15),
+                log: self.log.to_path_buf(),
+                interpreter,
+            });
         }
         Ok(true)
     }
 
     /// The parent image's layers, top first, unpacked in the cache.
-    fn parent_layers(&self, rt: &Runtime, printer: &Printer) -> anyhow::Result<Vec<PathBuf>> {
+    fn parent_layers(&self, rt: &Runtime, printer: &Printer) -> Result<Vec<PathBuf>, Error> {
         let Some((layout, reference)) = self.parent else {
             return Ok(Vec::new());
         };
@@ -111,25 +152,25 @@ impl Test<'_> {
 }
 
 /// The program of the script's `#!` line and its argument, if any.
-fn interpreter(script: &Path) -> anyhow::Result<Vec<String>> {
-    let text =
-        fs::read(script).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", script.display()))?;
+fn interpreter(script: &Path) -> Result<Vec<String>, Error> {
+    let text = fs::read(script).map_err(|cause| Error::Read {
+        script: script.to_path_buf(),
+        cause,
+    })?;
     let first = text.split(|b| *b == b'\n').next().unwrap_or_default();
     let Some(line) = first.strip_prefix(b"#!") else {
-        return Err(hinted(
-            format!("{} has no #! line", script.display()),
-            "start it with the interpreter it runs with, e.g. #!/bin/sh",
-        ));
+        return Err(Error::NoShebang {
+            script: script.to_path_buf(),
+        });
     };
     let line = String::from_utf8_lossy(line);
     // Linux passes everything after the program as one argument.
     let line = line.trim();
     let (program, arg) = line.split_once([' ', '\t']).unwrap_or((line, ""));
     if program.is_empty() {
-        return Err(hinted(
-            format!("{}: its #! line names no program", script.display()),
-            "e.g. #!/bin/sh",
-        ));
+        return Err(Error::NoProgram {
+            script: script.to_path_buf(),
+        });
     }
     let mut args = vec![program.to_string()];
     if !arg.trim().is_empty() {

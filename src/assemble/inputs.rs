@@ -9,8 +9,7 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::Context;
-
+use crate::error::IoError;
 use crate::fetch::{self, Mirror};
 use crate::layouts::ProjectSettings;
 use crate::printer::Printer;
@@ -24,16 +23,35 @@ pub struct Inputs {
     pub pins: String,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// fetch's error, as it reports it.
+    #[error(transparent)]
+    Fetch(anyhow::Error),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+impl Error {
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            Error::Fetch(e) => crate::error::top_fix(e),
+            _ => None,
+        }
+    }
+}
+
 pub fn resolve(
     settings: &ProjectSettings,
     offline: bool,
     printer: &Printer,
-) -> anyhow::Result<Inputs> {
+) -> Result<Inputs, Error> {
     let options = fetch::Options {
         offline,
         downloads: settings.cache.downloads(),
     };
-    let fetched = fetch::inputs(&settings.root, &settings.sources, &options, printer)?;
+    let fetched = fetch::inputs(&settings.root, &settings.sources, &options, printer)
+        .map_err(Error::Fetch)?;
     let pins = [&fetched.lock.stage3, &fetched.lock.snapshot]
         .iter()
         .map(|p| format!("{} {} {}\n", p.path, p.size, p.sha512))
@@ -46,22 +64,24 @@ pub fn resolve(
     Ok(Inputs { fetched, pins })
 }
 
-fn seed_distfiles(from: &Path, to: &Path) -> anyhow::Result<()> {
-    fs::create_dir_all(to)?;
+fn seed_distfiles(from: &Path, to: &Path) -> Result<(), Error> {
+    fs::create_dir_all(to).map_err(IoError::at("create", to))?;
     let Ok(entries) = fs::read_dir(from) else {
         return Ok(());
     };
     for entry in entries {
-        let entry = entry?;
+        let entry = entry.map_err(IoError::at("read", from))?;
         let dest = to.join(entry.file_name());
-        if entry.file_type()?.is_file() && entry.file_name() != "layout.conf" && !dest.exists() {
-            fs::copy(entry.path(), &dest).with_context(|| {
-                format!(
-                    "cannot copy {} to {}",
-                    entry.path().display(),
-                    dest.display()
-                )
-            })?;
+        let is_file = entry
+            .file_type()
+            .map_err(IoError::at("read", &entry.path()))?
+            .is_file();
+        if is_file && entry.file_name() != "layout.conf" && !dest.exists() {
+            fs::copy(entry.path(), &dest).map_err(IoError::between(
+                "copy",
+                &entry.path(),
+                &dest,
+            ))?;
         }
     }
     Ok(())

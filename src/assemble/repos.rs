@@ -15,15 +15,35 @@
 //! same version would otherwise stand in for an edited ebuild, and the
 //! rebuilt image would hold the old files.
 
-use std::path::Path;
-
-use anyhow::Context;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use super::plan;
 use super::run::bind;
-use crate::error::hinted;
+use crate::error::{IoError, io_phrase};
 use crate::layouts::Repository;
 use crate::runtime::Bind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read the repository `{name}` at {}: {}", path.display(), io_phrase(cause))]
+    Read {
+        name: String,
+        path: PathBuf,
+        cause: io::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+impl Error {
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            Error::Read { .. } => Some("`kiln check` says what is wrong with it".to_string()),
+            Error::Io(_) => None,
+        }
+    }
+}
 
 /// Where the repos.conf file kiln writes is bound in the container.
 pub const REPOS_CONF: &str = "/etc/portage/repos.conf/kiln.conf";
@@ -37,21 +57,17 @@ pub struct Selected<'a>(Vec<&'a (Repository, String)>);
 
 impl Repos {
     /// Hashes every declared repository; `kiln check` has checked them.
-    pub fn resolve(repos: &[Repository]) -> anyhow::Result<Repos> {
+    pub fn resolve(repos: &[Repository]) -> Result<Repos, Error> {
         let mut resolved = Vec::new();
         for repo in repos {
             let mut inputs = plan::InputDigest::new("repository", &repo.name);
-            inputs.repository(&repo.name, &repo.path).map_err(|e| {
-                hinted(
-                    format!(
-                        "cannot read the repository `{}` at {}: {}",
-                        repo.name,
-                        repo.path.display(),
-                        crate::error::io_phrase(&e)
-                    ),
-                    "`kiln check` says what is wrong with it",
-                )
-            })?;
+            inputs
+                .repository(&repo.name, &repo.path)
+                .map_err(|cause| Error::Read {
+                    name: repo.name.clone(),
+                    path: repo.path.clone(),
+                    cause,
+                })?;
             resolved.push((repo.clone(), inputs.finish()));
         }
         Ok(Repos(resolved))
@@ -80,13 +96,13 @@ impl Selected<'_> {
 
     /// The bind mounts of the repositories and of their repos.conf file,
     /// written into `scratch`; none when the build uses no repository.
-    pub fn binds(&self, scratch: &Path) -> anyhow::Result<Vec<Bind>> {
+    pub fn binds(&self, scratch: &Path) -> Result<Vec<Bind>, Error> {
         if self.0.is_empty() {
             return Ok(Vec::new());
         }
         let conf = scratch.join("repos.conf");
         let text: String = self.0.iter().map(|(repo, _)| entry(repo)).collect();
-        std::fs::write(&conf, text).with_context(|| format!("cannot write {}", conf.display()))?;
+        std::fs::write(&conf, text).map_err(IoError::at("write", &conf))?;
         let mut binds = vec![bind(&conf, REPOS_CONF, false)];
         for (repo, _) in &self.0 {
             binds.push(bind(&repo.path, &location(&repo.name), false));

@@ -10,14 +10,49 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
 use super::Setup;
-use super::caches::Shared;
-use super::download::Downloader;
+use super::caches::{self, Shared};
+use super::download::{self, Downloader};
+use super::repos;
+use crate::error::IoError;
 use crate::layouts::Slim;
 use crate::printer::Printer;
 use crate::runtime::{Bind, Network, RunOptions, Runtime};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Caches(#[from] caches::Error),
+    #[error(transparent)]
+    Download(#[from] download::Error),
+    #[error(transparent)]
+    Repos(#[from] repos::Error),
+    #[error(transparent)]
+    Tree(#[from] crate::tree::Error),
+    /// The runtime's error, as it reports it.
+    #[error(transparent)]
+    Runtime(anyhow::Error),
+    #[error("cannot copy {} to {}", from.display(), to.display())]
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: crate::tree::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+impl Error {
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            Error::Repos(e) => e.fix(),
+            Error::Tree(e) => e.fix(),
+            Error::Runtime(e) => crate::error::top_fix(e),
+            _ => None,
+        }
+    }
+}
 
 /// The host dirs bob-core's contract mounts, by their container path.
 #[derive(Debug)]
@@ -48,7 +83,7 @@ pub struct Mounts {
 impl Mounts {
     /// After a build succeeded: what it added to the shared caches goes
     /// into them (caches.rs); returns how many files.
-    pub fn keep_caches(&self) -> anyhow::Result<usize> {
+    pub fn keep_caches(&self) -> Result<usize, caches::Error> {
         Ok(self.binpkgs.keep()? + self.distfiles.keep()?)
     }
 }
@@ -91,7 +126,7 @@ pub const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 
 impl Container<'_> {
     /// Runs build-root.sh to its end and returns its exit code.
-    pub fn run(&self, rt: &Runtime, printer: &Printer) -> anyhow::Result<i32> {
+    pub fn run(&self, rt: &Runtime, printer: &Printer) -> Result<i32, Error> {
         let m = self.mounts;
         let _binpkgs = m.binpkgs.mount()?;
         let _distfiles = m.distfiles.mount()?;
@@ -148,7 +183,7 @@ impl Container<'_> {
             silent: !self.live,
             ..Default::default()
         };
-        Ok(rt.run(&opts, printer)?.code)
+        Ok(rt.run(&opts, printer).map_err(Error::Runtime)?.code)
     }
 }
 
@@ -187,22 +222,27 @@ pub(super) fn prepare(
     scratch: &Path,
     parent_out: Option<PathBuf>,
     repos: &[String],
-) -> anyhow::Result<Mounts> {
+) -> Result<Mounts, Error> {
     let (settings, cache) = (&setup.settings, &setup.settings.cache);
     // work/ is private: the build's root holds set-id files and owners the
     // container gave it (tree::private_dir).
     if let Some(work) = scratch.parent() {
         crate::tree::private_dir(work)?;
     }
-    fs::create_dir_all(scratch)?;
+    fs::create_dir_all(scratch).map_err(IoError::at("create", scratch))?;
     let config = scratch.join("config");
-    crate::tree::copy(dir, &config)
-        .with_context(|| format!("cannot copy {} to {}", dir.display(), config.display()))?;
-    if !config.join("build.sh").exists() {
+    crate::tree::copy(dir, &config).map_err(|source| Error::Copy {
+        from: dir.to_path_buf(),
+        to: config.clone(),
+        source,
+    })?;
+    let build_sh = config.join("build.sh");
+    if !build_sh.exists() {
         fs::write(
-            config.join("build.sh"),
+            &build_sh,
             "# no build.sh: the packages of image.toml only\n",
-        )?;
+        )
+        .map_err(IoError::at("write", &build_sh))?;
     }
     // Binary packages are only good for the stage3 they were built on.
     let binpkgs = cache.binpkgs(&settings.sources.arch, &settings.sources.flavour);
@@ -219,7 +259,7 @@ pub(super) fn prepare(
         repos: setup.repos.select(repos).binds(scratch)?,
     };
     for dir in [&mounts.root, &mounts.out] {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        fs::create_dir_all(dir).map_err(IoError::at("create", dir))?;
     }
     Ok(mounts)
 }

@@ -23,19 +23,61 @@
 //! removed.
 
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::inputs::Inputs;
 use super::plan;
 use crate::cache::Cache;
+use crate::durable::{self, sync_dir};
+use crate::error::{IoError, WriteError};
 use crate::layouts::BuildContainer;
 use crate::printer::Printer;
 use crate::tree::{self, Root, Staged};
 
 pub use crate::tree::remove_tree;
+
+/// What can go wrong keeping builder states.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Cache(#[from] crate::cache::Error),
+    #[error(transparent)]
+    Tree(#[from] tree::Error),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("cannot unpack {} and {} into the base builder state", stage3.display(), snapshot.display())]
+    Base {
+        stage3: PathBuf,
+        snapshot: PathBuf,
+        #[source]
+        source: tree::Error,
+    },
+    #[error("the base state vanished while it was written")]
+    Vanished,
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("cannot keep {} to go back to", path.display())]
+    Keep {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// The fix of the errors it wraps (a busy cache, a full disk).
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            Error::Cache(e) => e.fix(),
+            Error::Tree(e) => e.fix(),
+            Error::Write(e) => e.fix(),
+            _ => None,
+        }
+    }
+}
 
 /// One builder state.
 #[derive(Debug, Clone)]
@@ -60,6 +102,12 @@ fn default_out() -> String {
     "out".into()
 }
 
+impl StateFile {
+    fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("a state file serialises")
+    }
+}
+
 pub struct Store {
     /// `states/` and `layers/` of the cache.
     states: PathBuf,
@@ -78,7 +126,7 @@ pub fn builder_state(id: &str) -> String {
 impl Store {
     /// Opens the store and takes its lock for as long as the store lives:
     /// two builds sharing a cache would move each other's layers.
-    pub fn open(cache: &Cache) -> anyhow::Result<Store> {
+    pub fn open(cache: &Cache) -> Result<Store, Error> {
         let lock = cache.lock_builds()?;
         Ok(Store {
             states: cache.states()?,
@@ -131,7 +179,7 @@ impl Store {
     }
 
     /// The stage3 with the snapshot in /var/db/repos, unpacked on first use.
-    pub fn base(&self, inputs: &Inputs, printer: &Printer) -> anyhow::Result<State> {
+    pub fn base(&self, inputs: &Inputs, printer: &Printer) -> Result<State, Error> {
         let digest = format!("sha256:{}", plan::sha256_hex(inputs.pins.as_bytes()));
         if let Some(state) = self.get("base").filter(|s| s.digest == digest) {
             return Ok(state);
@@ -156,12 +204,10 @@ impl Store {
                 crate::fetch::unpack::unpack(&inputs.fetched.snapshot, &repos)?;
                 Ok(done)
             };
-            let done = unpack().with_context(|| {
-                format!(
-                    "cannot unpack {} and {} into the base builder state",
-                    inputs.fetched.stage3.display(),
-                    inputs.fetched.snapshot.display()
-                )
+            let done = unpack().map_err(|source| Error::Base {
+                stage3: inputs.fetched.stage3.clone(),
+                snapshot: inputs.fetched.snapshot.clone(),
+                source,
             })?;
             staged.commit()?;
             printer.verbose(format!(
@@ -173,8 +219,7 @@ impl Store {
             ));
         }
         self.write("base", &digest, &[id])?;
-        self.get("base")
-            .context("the base state vanished while it was written")
+        self.get("base").ok_or(Error::Vanished)
     }
 
     /// `lower` plus `upper` as state `name`, made ready beside the state of
@@ -189,7 +234,7 @@ impl Store {
         lower: &State,
         upper: &Path,
         out: &Path,
-    ) -> anyhow::Result<Prepared> {
+    ) -> Result<Prepared, Error> {
         let dir = self.state_dir(name);
         let id = self.fresh_layer_id(digest.trim_start_matches("sha256:"))?;
         let prepared = Prepared {
@@ -202,21 +247,10 @@ impl Store {
             committed: false,
             done: false,
         };
-        create_dir_synced(&dir)?;
-        fs::rename(upper, &prepared.layer).with_context(|| {
-            format!(
-                "cannot move {} to {}",
-                upper.display(),
-                prepared.layer.display()
-            )
-        })?;
-        fs::rename(out, &prepared.out).with_context(|| {
-            format!(
-                "cannot move {} to {}",
-                out.display(),
-                prepared.out.display()
-            )
-        })?;
+        durable::create_dir(&dir)?;
+        for (from, to) in [(upper, &prepared.layer), (out, &prepared.out)] {
+            fs::rename(from, to).map_err(IoError::between("move", from, to))?;
+        }
         let mut ids: Vec<String> = lower.layers.iter().map(|l| file_name(l)).collect();
         ids.push(id.clone());
         let file = StateFile {
@@ -226,12 +260,13 @@ impl Store {
         };
         // The layer and the reports are many files: one syncfs flushes them
         // all, before anything names them.
-        sync_filesystem(&self.layers)?;
-        write_synced(&dir.join(NEW_STATE), &serde_json::to_vec_pretty(&file)?)?;
+        durable::sync_filesystem(&self.layers)?;
+        durable::write(&dir.join(NEW_STATE), &file.to_json())?;
         if prepared.replaces {
             let _ = fs::remove_file(dir.join(OLD_STATE));
-            fs::hard_link(dir.join(STATE), dir.join(OLD_STATE)).with_context(|| {
-                format!("cannot keep {} to go back to", dir.join(STATE).display())
+            fs::hard_link(dir.join(STATE), dir.join(OLD_STATE)).map_err(|source| Error::Keep {
+                path: dir.join(STATE),
+                source,
             })?;
         }
         Ok(prepared)
@@ -241,7 +276,7 @@ impl Store {
     /// the digest and a number when a state still uses that dir (a forced
     /// rebuild). A dir of that name no state uses is a crashed build's, and
     /// goes.
-    fn fresh_layer_id(&self, hex: &str) -> anyhow::Result<String> {
+    fn fresh_layer_id(&self, hex: &str) -> Result<String, Error> {
         let used: Vec<String> = self.states().into_iter().flat_map(|(_, l)| l).collect();
         let mut id = hex.to_string();
         let mut n = 1;
@@ -253,17 +288,17 @@ impl Store {
         Ok(id)
     }
 
-    fn write(&self, name: &str, digest: &str, layers: &[String]) -> anyhow::Result<()> {
+    fn write(&self, name: &str, digest: &str, layers: &[String]) -> Result<(), Error> {
         let dir = self.state_dir(name);
-        create_dir_synced(&dir)?;
+        durable::create_dir(&dir)?;
         let file = StateFile {
             digest: digest.to_string(),
             layers: layers.to_vec(),
             out: default_out(),
         };
         let tmp = dir.join(NEW_STATE);
-        write_synced(&tmp, &serde_json::to_vec_pretty(&file)?)?;
-        rename_synced(&tmp, &dir.join(STATE))
+        durable::write(&tmp, &file.to_json())?;
+        Ok(durable::rename(&tmp, &dir.join(STATE))?)
     }
 }
 
@@ -291,8 +326,8 @@ pub struct Prepared {
 
 impl Prepared {
     /// The state takes its name: state.json is replaced in one rename.
-    pub fn commit(&mut self) -> anyhow::Result<()> {
-        rename_synced(&self.dir.join(NEW_STATE), &self.dir.join(STATE))?;
+    pub fn commit(&mut self) -> Result<(), WriteError> {
+        durable::rename(&self.dir.join(NEW_STATE), &self.dir.join(STATE))?;
         self.committed = true;
         Ok(())
     }
@@ -349,45 +384,6 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
         .to_string_lossy()
         .into_owned()
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut file =
-        fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    std::io::Write::write_all(&mut file, bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn rename_synced(from: &Path, to: &Path) -> anyhow::Result<()> {
-    fs::rename(from, to)
-        .with_context(|| format!("cannot replace {} with {}", to.display(), from.display()))?;
-    sync_dir(to.parent().unwrap_or(Path::new("/")))
-}
-
-fn sync_dir(dir: &Path) -> anyhow::Result<()> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot flush {} to disk", dir.display()))
-}
-
-fn create_dir_synced(dir: &Path) -> anyhow::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    sync_dir(dir.parent().unwrap_or(Path::new("/")))
-}
-
-/// Flushes the filesystem that holds `path` (syncfs(2)).
-fn sync_filesystem(path: &Path) -> anyhow::Result<()> {
-    let dir = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    // SAFETY: syncfs on an open fd.
-    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("cannot flush {} to disk", path.display()));
-    }
-    Ok(())
 }
 
 /// Which builder state an image builds in, and how to name it in errors;

@@ -7,14 +7,64 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use oci_spec::image::ImageManifest;
 
 use super::annotate::Facts;
 use super::plan::ANNOTATION;
-use crate::error::HintExt;
 use crate::layouts::ImageSettings;
 use crate::oci::{self, CommitOptions, ImageFlags};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Oci(#[from] oci::Error),
+    #[error("cannot open the OCI layout {}", dir.display())]
+    Open {
+        dir: PathBuf,
+        #[source]
+        source: Box<oci::Error>,
+    },
+    /// A blob of the image is missing or corrupt: `owner` is the image
+    /// that wrote it, to rebuild.
+    #[error("the image {id} in {} is damaged", dir.display())]
+    Damaged {
+        id: String,
+        dir: PathBuf,
+        owner: String,
+        #[source]
+        source: Box<oci::Error>,
+    },
+    #[error("cannot write {reference} into {}", dir.display())]
+    Write {
+        reference: String,
+        dir: PathBuf,
+        #[source]
+        source: Box<oci::Error>,
+    },
+    #[error("cannot name {reference} in {}", index.display())]
+    Name {
+        reference: String,
+        index: PathBuf,
+        #[source]
+        source: Box<oci::Error>,
+    },
+}
+
+/// The boxed sources keep the error small, and hide the `oci::Error` from
+/// the chain: [`Error::fix`] asks it for its fix.
+impl Error {
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            Error::Oci(e) => e.fix(),
+            Error::Damaged { owner, .. } => Some(format!(
+                "rebuild the image that wrote it, then this one: kiln build {owner} --force"
+            )),
+            Error::Open { source, .. }
+            | Error::Write { source, .. }
+            | Error::Name { source, .. } => source.fix(),
+        }
+    }
+}
 
 pub struct Layout {
     pub dir: PathBuf,
@@ -52,16 +102,18 @@ impl Entry {
 }
 
 impl Layout {
-    pub fn open(dir: &Path) -> anyhow::Result<Layout> {
-        let oci = oci::Layout::open_or_create(dir)
-            .with_context(|| format!("cannot open the OCI layout {}", dir.display()))?;
+    pub fn open(dir: &Path) -> Result<Layout, Error> {
+        let oci = oci::Layout::open_or_create(dir).map_err(|source| Error::Open {
+            dir: dir.to_path_buf(),
+            source: Box::new(source),
+        })?;
         Ok(Layout {
             dir: dir.to_path_buf(),
             oci,
         })
     }
 
-    pub fn find(&self, reference: &str) -> anyhow::Result<Option<Entry>> {
+    pub fn find(&self, reference: &str) -> Result<Option<Entry>, Error> {
         let Some(info) = self.oci.refs()?.into_iter().find(|r| r.name == reference) else {
             return Ok(None);
         };
@@ -82,7 +134,7 @@ impl Layout {
     /// a build takes it as cached or builds a child on it. A bad blob names
     /// the image to rebuild: `id` for its manifest, config or top layer, its
     /// `parent` for a layer it has from the parent.
-    pub fn verify(&self, entry: &Entry, id: &str, parent: Option<&str>) -> anyhow::Result<()> {
+    pub fn verify(&self, entry: &Entry, id: &str, parent: Option<&str>) -> Result<(), Error> {
         let Err(err) = self.oci.verify_image(&entry.digest) else {
             return Ok(());
         };
@@ -96,13 +148,12 @@ impl Layout {
             .skip(1)
             .any(|d| d.digest().as_ref() == bad);
         let owner = parent.filter(|_| inherited).unwrap_or(id);
-        Err(err)
-            .with_hint(|| {
-                format!(
-                    "rebuild the image that wrote it, then this one: kiln build {owner} --force"
-                )
-            })
-            .with_context(|| format!("the image {id} in {} is damaged", self.dir.display()))
+        Err(Error::Damaged {
+            id: id.to_string(),
+            dir: self.dir.clone(),
+            owner: owner.to_string(),
+            source: Box::new(err),
+        })
     }
 
     /// Writes `root` as a layer on top of the parent of `facts` (a ref of
@@ -114,7 +165,7 @@ impl Layout {
         image: &ImageSettings,
         input: &str,
         facts: &Facts<'_>,
-    ) -> anyhow::Result<oci::CommitResult> {
+    ) -> Result<oci::CommitResult, Error> {
         let mut opts = CommitOptions::new(root, &self.dir, &image.reference);
         opts.parent = facts.parent.map(|(name, _)| name.to_string());
         opts.compression = image.compression;
@@ -140,12 +191,10 @@ impl Layout {
             .push((ANNOTATION.to_string(), input.to_string()));
         opts.created = Some(facts.created);
         opts.created_by = format!("kiln build {}: {}", image.id, image.packages.join(" "));
-        oci::write_image(&opts).with_context(|| {
-            format!(
-                "cannot write {} into {}",
-                image.reference,
-                self.dir.display()
-            )
+        oci::write_image(&opts).map_err(|source| Error::Write {
+            reference: image.reference.clone(),
+            dir: self.dir.clone(),
+            source: Box::new(source),
         })
     }
 
@@ -155,13 +204,11 @@ impl Layout {
         &self,
         written: &oci::CommitResult,
         attachments: &[oci::Attachment],
-    ) -> anyhow::Result<()> {
-        oci::name_image(&self.dir, written, attachments).with_context(|| {
-            format!(
-                "cannot name {} in {}",
-                written.reference,
-                self.dir.join("index.json").display()
-            )
+    ) -> Result<(), Error> {
+        oci::name_image(&self.dir, written, attachments).map_err(|source| Error::Name {
+            reference: written.reference.clone(),
+            index: self.dir.join("index.json"),
+            source: Box::new(source),
         })
     }
 }

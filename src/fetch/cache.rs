@@ -10,8 +10,6 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use std::os::unix::fs::OpenOptionsExt;
-
 use sha2::{Digest, Sha512};
 
 use crate::error::WriteError;
@@ -84,7 +82,7 @@ impl Cache {
         let inserted = (|| {
             fs::create_dir_all(&dir).map_err(at(&dir))?;
             for (name, bytes) in sidecars {
-                write_atomic(&dir.join(name), bytes)?;
+                crate::durable::replace(&dir.join(name), bytes)?;
             }
             fs::create_dir_all(parent).map_err(at(parent))?;
             let file = File::options()
@@ -95,9 +93,7 @@ impl Cache {
                 .and_then(|()| file.sync_all())
                 .map_err(at(verified))?;
             fs::rename(verified, &dest).map_err(at(&dest))?;
-            File::open(parent)
-                .and_then(|d| d.sync_all())
-                .map_err(at(parent))
+            crate::durable::sync_dir(parent)
         })();
         match inserted {
             Ok(()) => Ok(dest),
@@ -109,35 +105,6 @@ impl Cache {
             }
         }
     }
-}
-
-/// Write a file so that readers see the old or the new content, never a
-/// part: temp file in the same directory, fsync, rename, fsync the directory.
-/// A failure names the file it was writing and leaves no temp file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    let dir = dir.unwrap_or(Path::new("."));
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.kiln-{}.tmp", std::process::id()));
-    let result = File::options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            file.sync_all()
-        })
-        .map_err(|e| WriteError::new(&tmp, e))
-        .and_then(|()| fs::rename(&tmp, path).map_err(|e| WriteError::new(path, e)));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| WriteError::new(dir, e))
 }
 
 /// Why [`copy_file`] failed: reading the source (whose fault that is, the

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use super::cache::{self, Cache};
+use super::cache::Cache;
 use super::config::{KeySpec, PinnedKey};
 use super::mirror::Mirrors;
 use super::pgp::{KeyFile, Keyring, PgpError};
@@ -246,7 +246,7 @@ impl Resolver<'_> {
 fn save(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let dir = path.parent().expect("a key file has a directory");
     fs::create_dir_all(dir).map_err(|e| WriteError::new(dir, e))?;
-    cache::write_atomic(path, bytes)
+    crate::durable::replace(path, bytes)
 }
 
 /// The pin of a key kiln downloads; `None` for a key file in the project.

@@ -104,7 +104,7 @@ impl Lock {
     pub fn write(&self, dir: &Path) -> Result<(), LockError> {
         let path = dir.join(LOCK_FILE);
         let body = toml::to_string(self).expect("a lock always serializes");
-        Ok(super::cache::write_atomic(
+        Ok(crate::durable::replace(
             &path,
             format!("{HEADER}{body}").as_bytes(),
         )?)

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sha2::{Digest as _, Sha256};
 
@@ -56,7 +56,7 @@ impl BlobWriter {
         let dest = blobs.join(&hex);
         std::fs::rename(&tmp, &dest)
             .io_ctx(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
-        sync_dir(&blobs)?;
+        crate::durable::sync_dir(&blobs)?;
         // hashed on the way in: the check before its next use is a stat
         if let Ok(meta) = std::fs::metadata(&dest) {
             super::verify::record(&self.root, &hex, &meta);
@@ -145,11 +145,4 @@ pub fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
         s
     })
-}
-
-/// fsync a directory so a rename in it survives a crash.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .io_ctx(|| format!("syncing directory {}", dir.display()))
 }

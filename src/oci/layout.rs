@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
-use super::blob::{Blob, BlobWriter, sync_dir};
+use super::blob::{Blob, BlobWriter};
 use super::{Error, IoContext, REF_NAME, Result, json, media, parse_json};
+use crate::durable::{self, sync_dir};
 
 const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -123,18 +124,18 @@ impl Layout {
             name.to_string_lossy(),
             unique_suffix()
         ));
-        let staged = (|| {
+        let staged = (|| -> Result<()> {
             std::fs::create_dir_all(staging.join("blobs/sha256")).write_ctx(&staging)?;
             let index = json::to_canonical(&serde_json::json!({
                 "schemaVersion": 2,
                 "mediaType": media::INDEX,
                 "manifests": [],
             }));
-            write_synced(&staging.join("index.json"), &index)?;
-            write_synced(&staging.join(LAYOUT_FILE), LAYOUT_CONTENT)?;
+            durable::write(&staging.join("index.json"), &index)?;
+            durable::write(&staging.join(LAYOUT_FILE), LAYOUT_CONTENT)?;
             sync_dir(&staging.join("blobs/sha256"))?;
             sync_dir(&staging.join("blobs"))?;
-            sync_dir(&staging)
+            Ok(sync_dir(&staging)?)
         })();
         if let Err(e) = staged {
             let _ = std::fs::remove_dir_all(&staging);
@@ -328,19 +329,6 @@ impl Layout {
             let _ = std::fs::remove_file(&tmp);
         }
         written?;
-        sync_dir(&self.root)
+        Ok(sync_dir(&self.root)?)
     }
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(path)
-        .write_ctx(path)?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .write_ctx(path)
 }

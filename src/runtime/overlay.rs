@@ -4,15 +4,19 @@
 //! fuse-overlayfs, then a plain copy; [`Kind`] says which one was used.
 //! Mounts happen in kiln's private mount namespace, so they vanish with kiln.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr, OsString};
 use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
+use nix::fcntl::{AtFlags, OFlag, openat, readlinkat};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstatat, mkdirat};
+use nix::unistd::{UnlinkatFlags, symlinkat, unlinkat};
 
 /// How the rootfs was assembled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,72 +179,215 @@ impl Rootfs {
 /// `rm -rf` that also empties overlay's work dir (mode 000 dirs).
 pub use crate::tree::remove_tree;
 
-fn is_whiteout(meta: &fs::Metadata) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    meta.file_type().is_char_device() && meta.rdev() == 0
+/// Copy one layer over `dst`, honouring its whiteouts and opaque dirs.
+///
+/// The layer is a build's upper dir, filled by whatever ran in the build,
+/// and a process the build left behind could still swap a dir in it for a
+/// symlink while it is copied: a path would then lead out of the layer,
+/// into host files that would land in the rootfs. So no path into the
+/// layer is followed: each dir is opened from its parent's descriptor with
+/// `O_NOFOLLOW | O_DIRECTORY`, then listed, checked for overlay's opaque
+/// mark (fgetxattr) and descended through that one descriptor; a file is
+/// opened with `O_NOFOLLOW`, a symlink copied as a symlink. In `dst`, what
+/// the lower layers put there is looked at without following it and
+/// replaced, and entries are made from their parent's descriptor (only
+/// kiln writes `dst` while it is made, so a dir of it is removed by path).
+fn copy_layer(src: &Path, dst: &Path) -> anyhow::Result<()> {
+    let from =
+        open_dir(None, src.as_os_str()).with_context(|| format!("opening {}", src.display()))?;
+    let to =
+        open_dir(None, dst.as_os_str()).with_context(|| format!("opening {}", dst.display()))?;
+    copy_dir(&from, &to, dst)
 }
 
-fn is_opaque(dir: &Path) -> bool {
-    let (Ok(p), Ok(n)) = (
-        CString::new(dir.as_os_str().as_bytes()),
-        CString::new("user.overlay.opaque"),
-    ) else {
-        return false;
-    };
+/// The dir `name` of `at` (or the path `name`), refusing a symlink.
+fn open_dir(at: Option<&OwnedFd>, name: &OsStr) -> nix::Result<OwnedFd> {
+    let fd = openat(
+        at.map(AsRawFd::as_raw_fd),
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: openat returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The names in the dir `dir`, read through its descriptor.
+fn names(dir: &OwnedFd) -> anyhow::Result<Vec<OsString>> {
+    let list = nix::dir::Dir::from_fd(dir.try_clone()?.into_raw_fd())?;
+    let mut names = Vec::new();
+    for entry in list {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            names.push(OsStr::from_bytes(name).to_owned());
+        }
+    }
+    Ok(names)
+}
+
+fn file_kind(st: &FileStat) -> SFlag {
+    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
+}
+
+/// Overlay's mark on a dir of an upper layer that hides the lower ones'.
+fn is_opaque(dir: &OwnedFd) -> bool {
     let mut buf = [0u8; 4];
-    // SAFETY: valid C strings and a buffer of the given length.
-    let len =
-        unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    // SAFETY: an open descriptor, a NUL-terminated name and a buffer of
+    // the given length.
+    let len = unsafe {
+        libc::fgetxattr(
+            dir.as_raw_fd(),
+            c"user.overlay.opaque".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
     len == 1 && buf[0] == b'y'
 }
 
-/// Copy one layer over `dst`, honouring its whiteouts and opaque dirs.
-fn copy_layer(src: &Path, dst: &Path) -> anyhow::Result<()> {
-    for entry in fs::read_dir(src)? {
-        let entry = entry?;
-        let (from, to) = (entry.path(), dst.join(entry.file_name()));
-        let meta = fs::symlink_metadata(&from)?;
-        if is_whiteout(&meta) {
-            if let Ok(m) = fs::symlink_metadata(&to) {
-                if m.is_dir() {
-                    remove_tree(&to)?
-                } else {
-                    fs::remove_file(&to)?
-                }
+/// Copy what is in `src` into `dst`, which is `dst_path`.
+fn copy_dir(src: &OwnedFd, dst: &OwnedFd, dst_path: &Path) -> anyhow::Result<()> {
+    let (src_fd, dst_fd) = (Some(src.as_raw_fd()), Some(dst.as_raw_fd()));
+    for name in names(src)? {
+        let name = name.as_os_str();
+        let st = fstatat(src_fd, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        let there = fstatat(dst_fd, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .ok()
+            .map(|t| file_kind(&t));
+        let path = dst_path.join(name);
+        let kind = file_kind(&st);
+        if kind == SFlag::S_IFCHR && st.st_rdev == 0 {
+            // a whiteout: the lower layers' entry goes
+            if let Some(there) = there {
+                remove(dst, name, &path, there)?;
             }
             continue;
         }
-        if meta.is_dir() {
-            if fs::symlink_metadata(&to).is_ok_and(|m| !m.is_dir())
-                || (is_opaque(&from) && to.exists())
-            {
-                let _ = fs::remove_file(&to);
-                remove_tree(&to)?;
-            }
-            if !to.exists() {
-                fs::create_dir(&to)?;
-            }
-            copy_layer(&from, &to)?;
-        } else {
-            if fs::symlink_metadata(&to).is_ok() {
-                if fs::symlink_metadata(&to)?.is_dir() {
-                    remove_tree(&to)?
-                } else {
-                    fs::remove_file(&to)?
+        if kind == SFlag::S_IFDIR {
+            let inner = open_dir(Some(src), name)?;
+            let keep = there == Some(SFlag::S_IFDIR) && !is_opaque(&inner);
+            if !keep {
+                if let Some(there) = there {
+                    remove(dst, name, &path, there)?;
                 }
+                mkdirat(dst_fd, name, Mode::from_bits_truncate(0o700))?;
             }
-            if meta.file_type().is_symlink() {
-                symlink(fs::read_link(&from)?, &to)?;
-            } else if meta.is_file() {
-                fs::copy(&from, &to)?;
-            } else {
-                continue;
-            }
+            let child = open_dir(Some(dst), name)?;
+            copy_dir(&inner, &child, &path)?;
+            settle(dst, name, Some(child), &st)?;
+            continue;
         }
-        let _ = std::os::unix::fs::lchown(&to, Some(meta.uid()), Some(meta.gid()));
-        if !meta.file_type().is_symlink() {
-            fs::set_permissions(&to, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        if let Some(there) = there {
+            remove(dst, name, &path, there)?;
+        }
+        if kind == SFlag::S_IFLNK {
+            let target = readlinkat(src_fd, name)?;
+            symlinkat(target.as_os_str(), dst_fd, name)?;
+            settle(dst, name, None, &st)?;
+        } else if kind == SFlag::S_IFREG {
+            let flags = OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+            let input = openat(src_fd, name, OFlag::O_RDONLY | flags, Mode::empty())?;
+            let output = openat(
+                dst_fd,
+                name,
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | flags,
+                Mode::from_bits_truncate(0o600),
+            )?;
+            // SAFETY: openat returned new descriptors that nothing else owns.
+            let (mut input, output) =
+                unsafe { (fs::File::from_raw_fd(input), OwnedFd::from_raw_fd(output)) };
+            std::io::copy(&mut input, &mut fs::File::from(output.try_clone()?))?;
+            settle(dst, name, Some(output), &st)?;
         }
     }
     Ok(())
+}
+
+/// Give the new entry `name` of `dir` (open as `fd`, unless a symlink) the
+/// owner and mode of the layer's.
+fn settle(dir: &OwnedFd, name: &OsStr, fd: Option<OwnedFd>, st: &FileStat) -> anyhow::Result<()> {
+    let name = CString::new(name.as_bytes())?;
+    // SAFETY: an open descriptor and a NUL-terminated name. An owner the
+    // namespace cannot map is left as it is, as `cp -a` does.
+    unsafe {
+        libc::fchownat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            st.st_uid,
+            st.st_gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if let Some(fd) = fd {
+        fs::File::from(fd).set_permissions(fs::Permissions::from_mode(st.st_mode & 0o7777))?;
+    }
+    Ok(())
+}
+
+/// Remove what the lower layers have at `name` of `dir` (`path`), of kind
+/// `kind`, without following it.
+fn remove(dir: &OwnedFd, name: &OsStr, path: &Path, kind: SFlag) -> anyhow::Result<()> {
+    if kind == SFlag::S_IFDIR {
+        remove_tree(path)?;
+    } else {
+        unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    /// A hostile layer: symlinks where dirs are expected, over a lower
+    /// layer with one too. Nothing outside is read or written.
+    #[test]
+    fn copy_layer_follows_no_symlink_of_the_layer_or_the_lower_layers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("secret"), "host file").unwrap();
+        let (lower, upper, merged) = (
+            tmp.path().join("lower"),
+            tmp.path().join("upper"),
+            tmp.path().join("merged"),
+        );
+        for d in [&lower, &upper.join("etc"), &merged] {
+            fs::create_dir_all(d).unwrap();
+        }
+        // The lower layer's etc is a link out; the upper layer's a dir.
+        symlink(&outside, lower.join("etc")).unwrap();
+        fs::write(upper.join("etc/passwd"), "root:x:0:0\n").unwrap();
+        // The upper layer's lib is a link out where a dir would be.
+        symlink(&outside, upper.join("lib")).unwrap();
+        fs::create_dir_all(lower.join("lib")).unwrap();
+        fs::write(lower.join("lib/libc.so"), "libc").unwrap();
+
+        copy_layer(&lower, &merged).unwrap();
+        copy_layer(&upper, &merged).unwrap();
+
+        let etc = fs::symlink_metadata(merged.join("etc")).unwrap();
+        assert!(etc.is_dir(), "etc stayed a link");
+        assert_eq!(
+            fs::read_to_string(merged.join("etc/passwd")).unwrap(),
+            "root:x:0:0\n"
+        );
+        let lib = fs::symlink_metadata(merged.join("lib")).unwrap();
+        assert!(lib.file_type().is_symlink(), "lib was not copied as a link");
+        assert_eq!(fs::read_link(merged.join("lib")).unwrap(), outside);
+        let names: Vec<_> = fs::read_dir(&outside)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, ["secret"], "something was written outside");
+
+        // A layer whose top is a link is refused, not followed.
+        let link = tmp.path().join("link");
+        symlink(&outside, &link).unwrap();
+        assert!(copy_layer(&link, &merged).is_err());
+    }
 }

@@ -5,10 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
 use oci_spec::image::{ImageConfiguration, MediaType};
 
-use crate::error::{HintExt, hinted};
+use super::Error;
 use crate::oci::Layout;
 
 /// One layer: its blob and what it unpacks to.
@@ -33,9 +32,8 @@ pub struct Image {
 impl Image {
     /// Find `reference` in the layout at `layout`: the ref name as written,
     /// then with `:latest`, then the tag alone (skopeo's `oci:DIR:TAG`).
-    pub fn open(layout_dir: &Path, reference: &str) -> anyhow::Result<Image> {
-        let layout = Layout::open(layout_dir)
-            .hint("give the layout with --layout DIR (a directory holding index.json)")?;
+    pub fn open(layout_dir: &Path, reference: &str) -> Result<Image, Error> {
+        let layout = Layout::open(layout_dir).map_err(Error::NoLayout)?;
         let refs = layout.refs()?;
         let candidates = [
             reference.to_string(),
@@ -50,40 +48,39 @@ impl Image {
             .filter(|c| !c.is_empty())
             .find_map(|c| refs.iter().find(|r| &r.name == c));
         let Some(found) = found else {
-            let names: Vec<&str> = refs.iter().map(|r| r.name.as_str()).collect();
-            return Err(hinted(
-                format!(
-                    "no image `{reference}` in {}",
-                    layout_dir.join("index.json").display()
-                ),
-                if names.is_empty() {
-                    "the layout holds no named image".to_string()
-                } else {
-                    format!("the layout holds: {}", names.join(", "))
-                },
-            ));
+            return Err(Error::NoImage {
+                reference: reference.to_string(),
+                index: layout_dir.join("index.json"),
+                names: refs.iter().map(|r| r.name.clone()).collect(),
+            });
         };
         let desc = &found.manifest;
         if *desc.media_type() != MediaType::ImageManifest {
-            bail!(
-                "`{reference}` in {} is a {}, not an image manifest",
-                layout_dir.display(),
-                desc.media_type()
-            );
+            return Err(Error::NotManifest {
+                reference: reference.to_string(),
+                layout: layout_dir.to_path_buf(),
+                media_type: desc.media_type().to_string(),
+            });
         }
         let manifest = layout
             .read_manifest(desc.digest().as_ref())
-            .with_context(|| format!("reading the manifest of `{reference}`"))?;
+            .map_err(|source| Error::Manifest {
+                reference: reference.to_string(),
+                source,
+            })?;
         let config_bytes = layout.read_blob(manifest.config().digest().as_ref())?;
-        let config = ImageConfiguration::from_reader(&config_bytes[..])
-            .with_context(|| format!("reading the config of `{reference}`"))?;
+        let config =
+            ImageConfiguration::from_reader(&config_bytes[..]).map_err(|source| Error::Config {
+                reference: reference.to_string(),
+                source,
+            })?;
         let diff_ids = config.rootfs().diff_ids();
         if diff_ids.len() != manifest.layers().len() {
-            bail!(
-                "`{reference}`: the manifest has {} layers but the config {} diff_ids",
-                manifest.layers().len(),
-                diff_ids.len()
-            );
+            return Err(Error::LayerCount {
+                reference: reference.to_string(),
+                layers: manifest.layers().len(),
+                diff_ids: diff_ids.len(),
+            });
         }
         let layers = manifest
             .layers()

@@ -12,9 +12,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
-use anyhow::Context;
-
-use super::{Image, Layer, unpack};
+use super::{Content, Error, Image, Layer, unpack};
 
 /// A regular file found in a layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,20 +35,22 @@ enum Says {
 impl Image {
     /// The regular files at `paths` (relative, like `etc/passwd`) in the
     /// merged image; a path no layer has, or one hidden, is left out.
-    pub fn merged_files(&self, paths: &[&str]) -> anyhow::Result<HashMap<String, File>> {
+    pub fn merged_files(&self, paths: &[&str]) -> Result<HashMap<String, File>, Error> {
         let mut found = HashMap::new();
         let mut open: Vec<&str> = paths.to_vec();
         for layer in self.layers.iter().rev() {
             if open.is_empty() {
                 break;
             }
-            let says =
-                scan(layer, &open).with_context(|| format!("reading layer {}", layer.diff_id))?;
-            for (path, what) in says {
+            let read = |source| Error::Read {
+                diff_id: layer.diff_id.clone(),
+                source,
+            };
+            for (path, what) in scan(layer, &open).map_err(read)? {
                 open.retain(|p| *p != path);
                 let file = match what {
                     Says::File(f) => Some(f),
-                    Says::Link(target) => linked(layer, &target)?,
+                    Says::Link(target) => linked(layer, &target).map_err(read)?,
                     Says::Absent => None,
                 };
                 if let Some(file) = file {
@@ -75,7 +75,7 @@ fn above(dir: &str, path: &str) -> bool {
 }
 
 /// What `layer` says about each of `wanted` it mentions.
-fn scan(layer: &Layer, wanted: &[&str]) -> anyhow::Result<Vec<(String, Says)>> {
+fn scan(layer: &Layer, wanted: &[&str]) -> Result<Vec<(String, Says)>, Content> {
     let mut says: Vec<(String, Says)> = Vec::new();
     let mut hidden: Vec<String> = Vec::new();
     let mut archive = tar::Archive::new(unpack::decompressed(layer)?);
@@ -112,7 +112,7 @@ fn scan(layer: &Layer, wanted: &[&str]) -> anyhow::Result<Vec<(String, Says)>> {
                         gid,
                     })
                 } else if kind.is_hard_link() {
-                    let target = entry.link_name()?.context("a hard link without a target")?;
+                    let target = entry.link_name()?.ok_or(Content::NoLinkTarget)?;
                     Says::Link(clean(&target))
                 } else {
                     Says::Absent
@@ -133,7 +133,7 @@ fn scan(layer: &Layer, wanted: &[&str]) -> anyhow::Result<Vec<(String, Says)>> {
 }
 
 /// The file a hard link of `layer` points to.
-fn linked(layer: &Layer, target: &str) -> anyhow::Result<Option<File>> {
+fn linked(layer: &Layer, target: &str) -> Result<Option<File>, Content> {
     Ok(scan(layer, &[target])?
         .into_iter()
         .find_map(|(_, what)| match what {

@@ -9,11 +9,9 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
 
-use anyhow::{Context, bail};
 use oci_spec::image::MediaType;
 
-use super::Layer;
-use crate::error::HintExt;
+use super::{Content, Error, Layer};
 use crate::oci::HashingReader;
 use crate::tree::{self, Root, Staged};
 
@@ -48,7 +46,7 @@ impl<R: Read> Read for Padded<R> {
 pub(super) fn decoder<'a>(
     layer: &Layer,
     file: impl Read + 'a,
-) -> anyhow::Result<Box<dyn Read + 'a>> {
+) -> Result<Box<dyn Read + 'a>, Content> {
     let file = io::BufReader::new(file);
     let mt = layer.media_type.to_string();
     Ok(if mt.ends_with("gzip") {
@@ -61,26 +59,26 @@ pub(super) fn decoder<'a>(
     {
         Box::new(file)
     } else {
-        bail!(
-            "layer {} has the media type {mt}, which kiln cannot unpack",
-            layer.blob.display()
-        )
+        return Err(Content::MediaType {
+            blob: layer.blob.clone(),
+            media_type: mt,
+        });
     })
 }
 
 /// The uncompressed tar of `layer`'s blob.
-pub(super) fn decompressed(layer: &Layer) -> anyhow::Result<Box<dyn Read>> {
-    let file = fs::File::open(&layer.blob)
-        .with_context(|| format!("opening layer blob {}", layer.blob.display()))?;
+pub(super) fn decompressed(layer: &Layer) -> Result<Box<dyn Read>, Content> {
+    let file = fs::File::open(&layer.blob).map_err(|source| Content::Open {
+        path: layer.blob.clone(),
+        source,
+    })?;
     decoder(layer, file)
 }
 
 /// Unpack `layer` into `dest` (which must not exist yet; its parent must).
-pub fn unpack(layer: &Layer, dest: &Path) -> anyhow::Result<()> {
+pub fn unpack(layer: &Layer, dest: &Path) -> Result<(), Error> {
     let staged = Staged::new(dest)?;
-    let file = fs::File::open(&layer.blob)
-        .map_err(|e| missing(layer, e))
-        .hint(REPAIR)?;
+    let file = fs::File::open(&layer.blob).map_err(|e| missing(layer, e))?;
     let mut blob = HashingReader::new(file);
     let unpacked = extract(layer, &mut blob, staged.path());
     // A blob that is not what its digest says explains any other failure
@@ -108,47 +106,45 @@ pub fn unpack(layer: &Layer, dest: &Path) -> anyhow::Result<()> {
             String::new()
         };
         if !why.is_empty() {
-            return Err(crate::oci::Error::BlobCorrupt {
+            return Err(Error::Damaged(crate::oci::Error::BlobCorrupt {
                 digest: layer.digest.clone(),
                 path: layer.blob.clone(),
                 why,
-            })
-            .hint(REPAIR);
+            }));
         }
     }
-    unpacked
-        .map_err(|f| match f {
-            Failure::Tree(e) => e.into(),
-            Failure::Other(e) => e,
-        })
-        .with_context(|| format!("cannot unpack layer {}", layer.diff_id))?;
+    let diff_id = layer.diff_id.clone();
+    unpacked.map_err(|f| match f {
+        Failure::Tree(source) => Error::Unpack { diff_id, source },
+        Failure::Content(source) => Error::Content { diff_id, source },
+    })?;
     staged.commit()?;
     Ok(())
 }
 
-const REPAIR: &str = "the layout is damaged: build or copy the image into it again (`kiln build NS/IMAGE --force` for an image kiln built)";
-
-fn missing(layer: &Layer, e: io::Error) -> anyhow::Error {
+fn missing(layer: &Layer, e: io::Error) -> Error {
     if e.kind() == io::ErrorKind::NotFound {
-        crate::oci::Error::BlobMissing {
+        Error::Damaged(crate::oci::Error::BlobMissing {
             digest: layer.digest.clone(),
             path: layer.blob.clone(),
-        }
-        .into()
+        })
     } else {
-        anyhow::Error::new(e).context(format!("cannot open layer blob {}", layer.blob.display()))
+        Error::OpenBlob {
+            path: layer.blob.clone(),
+            source: e,
+        }
     }
 }
 
 /// Why an extract failed: the unpacker's own errors are told apart.
 enum Failure {
     Tree(tree::Error),
-    Other(anyhow::Error),
+    Content(Content),
 }
 
 /// The tar of `blob` into `dir`, checked against the diff_id.
 fn extract(layer: &Layer, blob: &mut impl Read, dir: &Path) -> Result<(), Failure> {
-    let mut tar = HashingReader::new(decoder(layer, blob).map_err(Failure::Other)?);
+    let mut tar = HashingReader::new(decoder(layer, blob).map_err(Failure::Content)?);
     let root = Root::open(dir).map_err(Failure::Tree)?;
     tree::unpack(
         &layer.blob,
@@ -168,11 +164,11 @@ fn extract(layer: &Layer, blob: &mut impl Read, dir: &Path) -> Result<(), Failur
         })
     })?;
     if got != layer.diff_id {
-        return Err(Failure::Other(anyhow::anyhow!(
-            "layer {} unpacks to {got}, but the image config says {}",
-            layer.blob.display(),
-            layer.diff_id
-        )));
+        return Err(Failure::Content(Content::DiffId {
+            blob: layer.blob.clone(),
+            found: got,
+            diff_id: layer.diff_id.clone(),
+        }));
     }
     Ok(())
 }
