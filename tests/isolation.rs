@@ -39,7 +39,12 @@ impl Host {
         let files = tempdir();
         fs::write(files.path().join("secret"), "host secret\n").unwrap();
         let http = PythonServer::start(files.path());
-        let abstract_name = format!("kiln-test-{}", std::process::id());
+        // Unique per Host, not per process: the root and rootless tests
+        // run at once in the same test process.
+        let abstract_name = format!(
+            "kiln-test-{}",
+            files.path().file_name().unwrap().to_string_lossy()
+        );
         let abstract_socket =
             UnixListener::bind_addr(&SocketAddr::from_abstract_name(&abstract_name).unwrap())
                 .unwrap();
