@@ -3,9 +3,9 @@
 //! Module errors are `thiserror` enums, one per module (`oci::Error`,
 //! `store::Error`, `assemble::state::Error`...), with [`IoError`] for a
 //! plain "cannot OP PATH". anyhow is the command edge's (`cli`, and the
-//! build driver, `assemble`'s mod.rs and step.rs), and still the runtime's,
-//! fetch's, graph's and layouts'; a module error that holds one of those
-//! holds it transparently. `main` prints the chain as `error: ...`,
+//! build driver, `assemble`'s mod.rs and step.rs), and still fetch's,
+//! graph's and layouts'; a module error that holds one of those holds it
+//! transparently. `main` prints the chain as `error: ...`,
 //! `Caused by: ...` and one `hint: ...` line per hint found. A hint comes
 //! one of two ways:
 //! - A module error that knows its fix says it with a `fix()` method, and
@@ -118,8 +118,8 @@ fn known_fix(err: &(dyn StdError + 'static)) -> Option<String> {
         },
         |e| e.downcast_ref::<crate::tree::Error>()?.fix(),
         |e| e.downcast_ref::<crate::cache::Error>()?.fix(),
-        |e| e.downcast_ref::<crate::runtime::userns::Error>()?.fix(),
-        |e| Some(e.downcast_ref::<crate::runtime::isolation::Error>()?.fix()),
+        |e| e.downcast_ref::<crate::runtime::Error>()?.fix(),
+        |e| e.downcast_ref::<crate::runtime::overlay::Error>()?.fix(),
         |e| e.downcast_ref::<crate::oci::Error>()?.fix(),
         |e| e.downcast_ref::<crate::store::Error>()?.fix(),
         |e| e.downcast_ref::<crate::assemble::state::Error>()?.fix(),
@@ -136,7 +136,7 @@ fn known_fix(err: &(dyn StdError + 'static)) -> Option<String> {
 }
 
 /// The fix for the top of `err` alone: what a module error that wraps an
-/// anyhow error of a module not typed yet (the runtime's, fetch's) hides.
+/// anyhow error of a module not typed yet (fetch's) hides.
 pub(crate) fn top_fix(err: &anyhow::Error) -> Option<String> {
     let top: &(dyn StdError + 'static) = err.as_ref();
     match top.downcast_ref::<Hinted>() {
@@ -271,12 +271,15 @@ mod tests {
 
     #[test]
     fn a_module_error_gives_its_fix_and_that_of_what_it_wraps() {
-        let runtime = hinted("newuidmap not found", "install it");
+        use crate::runtime::{Error as Runtime, probe::ToolProblem, userns};
+        let missing = ToolProblem::Missing { tool: "newuidmap" };
+        let runtime = Runtime::UserNs(userns::Error::IdMapTool(missing));
         let err = anyhow::Error::new(crate::assemble::run::Error::Runtime(runtime))
             .context("building t/x");
         let lines: Vec<String> = err.chain().map(|e| e.to_string()).collect();
-        assert_eq!(lines, ["building t/x", "newuidmap not found"]);
-        assert_eq!(hints(&err), ["install it"]);
+        assert_eq!(lines.len(), 2);
+        assert!(lines[1].starts_with("newuidmap not found on PATH"));
+        assert!(hints(&err)[0].starts_with("install it: sudo apt-get install uidmap"));
 
         let full = WriteError::new(
             "/c/states/x/state.json",

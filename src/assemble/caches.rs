@@ -39,7 +39,7 @@ pub enum Error {
     Mount {
         dir: PathBuf,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: overlay::Error,
     },
     #[error("cannot give the build its own view of {}: kernel overlayfs or fuse-overlayfs is needed", dir.display())]
     NoOverlay { dir: PathBuf },
@@ -101,9 +101,9 @@ impl Shared {
             &self.view,
             true,
         )
-        .map_err(|e| Error::Mount {
+        .map_err(|source| Error::Mount {
             dir: self.dir.clone(),
-            source: e.into(),
+            source,
         })?;
         if rootfs.kind == Kind::Copy {
             let _ = rootfs.unmount();

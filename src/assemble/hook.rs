@@ -27,9 +27,8 @@ const MOUNTED: &str = "/kiln/test.sh";
 pub enum Error {
     #[error(transparent)]
     Store(#[from] crate::store::Error),
-    /// The runtime's error, as it reports it.
     #[error(transparent)]
-    Runtime(anyhow::Error),
+    Runtime(#[from] crate::runtime::Error),
     #[error("the test of image {id} failed: {} exited with {code}:\n{tail}", script.display())]
     Failed {
         id: String,
@@ -52,7 +51,7 @@ impl Error {
     pub fn fix(&self) -> Option<String> {
         match self {
             Error::Store(e) => e.fix(),
-            Error::Runtime(e) => crate::error::top_fix(e),
+            Error::Runtime(e) => e.fix(),
             Error::Failed {
                 log, interpreter, ..
             } => Some(format!(
@@ -117,7 +116,7 @@ impl Test<'_> {
             silent: !self.live,
             ..Default::default()
         };
-        let code = rt.run(&opts, printer).map_err(Error::Runtime)?.code;
+        let code = rt.run(&opts, printer)?.code;
         if code != 0 {
             return Err(Error::Failed {
                 id: self.image.id.clone(),

@@ -29,9 +29,8 @@ pub enum Error {
     Repos(#[from] repos::Error),
     #[error(transparent)]
     Tree(#[from] crate::tree::Error),
-    /// The runtime's error, as it reports it.
     #[error(transparent)]
-    Runtime(anyhow::Error),
+    Runtime(#[from] crate::runtime::Error),
     #[error("cannot copy {} to {}", from.display(), to.display())]
     Copy {
         from: PathBuf,
@@ -48,7 +47,7 @@ impl Error {
         match self {
             Error::Repos(e) => e.fix(),
             Error::Tree(e) => e.fix(),
-            Error::Runtime(e) => crate::error::top_fix(e),
+            Error::Runtime(e) => e.fix(),
             _ => None,
         }
     }
@@ -183,7 +182,7 @@ impl Container<'_> {
             silent: !self.live,
             ..Default::default()
         };
-        Ok(rt.run(&opts, printer).map_err(Error::Runtime)?.code)
+        Ok(rt.run(&opts, printer)?.code)
     }
 }
 

@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use crate::printer::Printer;
-use crate::runtime::isolation::{self, Choice};
+use crate::runtime::isolation::Choice;
 use crate::runtime::preflight::{self, Check, Status};
 use crate::runtime::{Runtime, probe};
 
@@ -47,7 +47,11 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
         .runtime_settings(printer, args.isolation)
         .and_then(|(cache, isolation)| {
             // as `kiln build` enters (assemble::enter_runtime)
-            Runtime::enter(probe::real_root_may_mount(), &cache.scratch(), isolation)
+            Ok(Runtime::enter(
+                probe::real_root_may_mount(),
+                &cache.scratch(),
+                isolation,
+            )?)
         });
     match &entered {
         Ok(rt) => {
@@ -77,13 +81,13 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
                 Err(e) => Check {
                     name: "overlay",
                     status: Status::Fail,
-                    problem: format!("{e:#}"),
+                    problem: format!("{:#}", anyhow::Error::from(e)),
                     fix: "use a kernel >= 5.11 or install fuse-overlayfs".into(),
                 },
             });
         }
         Err(e) => checks.push(Check {
-            name: if e.is::<isolation::Error>() {
+            name: if let Some(crate::runtime::Error::Isolation(_)) = e.downcast_ref() {
                 "isolation"
             } else {
                 "user namespace"

@@ -6,11 +6,10 @@
 use std::fs;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
 use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
@@ -20,11 +19,12 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sig
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use crate::error::IoError;
 use crate::printer::Printer;
 use crate::runtime::overlay::{self, Rootfs};
 use crate::runtime::reaper::Reaper;
 use crate::runtime::spec::{self, Bind, Network};
-use crate::runtime::{Runtime, tty, users};
+use crate::runtime::{Error, Runtime, tty, users};
 
 /// What to run and how; see [`Runtime::run`].
 #[derive(Debug, Clone, Default)]
@@ -113,14 +113,17 @@ impl Drop for Cleanup {
 impl Runtime {
     /// Run a command in a container and return how it ended. Errors are
     /// kiln's (mounts, libcontainer); the command's failure is an [`Exit`].
-    pub fn run(&self, opts: &RunOptions, printer: &Printer) -> anyhow::Result<Exit> {
+    pub fn run(&self, opts: &RunOptions, printer: &Printer) -> Result<Exit, Error> {
+        // The nanoseconds tell apart runs of kiln processes that had the
+        // same pid; a clock set before 1970 leaves that to the counter.
         let id = format!(
             "kiln-{}-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst),
             std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .subsec_nanos()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or_default()
         );
         let dir = self.scratch.join(&id);
         let upper = opts.upper.clone().unwrap_or_else(|| dir.join("upper"));
@@ -140,11 +143,11 @@ impl Runtime {
             netns: None,
         };
         for sub in ["bundle", "state"] {
-            fs::create_dir_all(dir.join(sub))
-                .with_context(|| format!("creating {}", dir.join(sub).display()))?;
+            let path = dir.join(sub);
+            fs::create_dir_all(&path).map_err(|source| Error::Create { path, source })?;
         }
         if opts.layers.is_empty() {
-            bail!("no layers to run in");
+            return Err(Error::NoLayers);
         }
         let rootfs = overlay::mount_rootfs(
             &opts.layers,
@@ -155,22 +158,19 @@ impl Runtime {
         )?;
         printer.verbose(format!("rootfs: {}", rootfs.kind.describe()));
         if rootfs.kind == overlay::Kind::Copy && opts.upper.is_some() {
-            bail!(
-                "the copy fallback cannot keep the container's changes apart: kernel overlayfs or fuse-overlayfs is needed here"
-            );
+            return Err(Error::CopyKeepsNoChanges);
         }
         let merged = rootfs.merged.clone();
         cleanup.rootfs = Some(rootfs);
 
         let (uid, gid, groups) = users::resolve(&merged, opts.user.as_deref())?;
         if self.ns.host_uid(uid).is_none() || self.ns.host_gid(gid).is_none() {
-            return Err(crate::error::hinted(
-                format!(
-                    "the command would run as uid {uid} gid {gid}, which the user namespace ({}) does not map",
-                    self.ns.mode_name()
-                ),
-                crate::runtime::probe::subid_fix(&self.ns.user),
-            ));
+            return Err(Error::Unmapped {
+                uid,
+                gid,
+                mode: self.ns.mode_name(),
+                user: self.ns.user.clone(),
+            });
         }
         let process = spec::Process {
             terminal: opts.tty,
@@ -190,8 +190,7 @@ impl Runtime {
             Network::None => {
                 let pin = dir.join("netns");
                 cleanup.netns = Some(pin.clone());
-                loopback_netns(&pin)
-                    .context("making the container's network namespace with lo up")?;
+                loopback_netns(&pin).map_err(Error::Netns)?;
                 Some(pin)
             }
             Network::Host => None,
@@ -212,7 +211,10 @@ impl Runtime {
                     .create(true)
                     .append(true)
                     .open(p)
-                    .with_context(|| format!("opening log file {}", p.display()))?,
+                    .map_err(|source| Error::Log {
+                        path: p.clone(),
+                        source,
+                    })?,
             ),
             None => None,
         };
@@ -225,14 +227,21 @@ impl Runtime {
         // (so ttyname works there) and sends kiln its master end.
         let console = if opts.tty {
             let path = dir.join("console.sock");
-            let listener = std::os::unix::net::UnixListener::bind(&path)?;
+            let listener = std::os::unix::net::UnixListener::bind(&path)
+                .map_err(IoError::at("bind", &path))?;
             builder = builder.with_console_socket(Some(path));
             Some(listener)
         } else {
             let stdin: OwnedFd = if opts.stdin {
-                std::io::stdin().as_fd().try_clone_to_owned()?
+                std::io::stdin()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(Error::Stdin)?
             } else {
-                fs::File::open("/dev/null")?.into()
+                let null = Path::new("/dev/null");
+                fs::File::open(null)
+                    .map_err(IoError::at("open", null))?
+                    .into()
             };
             builder = builder
                 .with_stdin(stdin)
@@ -246,23 +255,19 @@ impl Runtime {
             .build();
         let mut container = match built {
             Ok(c) => c,
-            Err(e) => {
-                // build() says only "failed to prepare rootfs": the cause
-                // is what the container's init wrote to its stderr pipe
+            Err(source) => {
+                // what the container's init wrote to its stderr pipe
                 set_nonblocking(err_r.as_raw_fd());
                 let mut detail = Vec::new();
                 drain(err_r.as_fd(), &mut detail);
                 let detail = String::from_utf8_lossy(&detail).trim().to_string();
-                return Err(anyhow::Error::new(e).context(if detail.is_empty() {
-                    "creating the container failed".to_string()
-                } else {
-                    format!("creating the container failed: {detail}")
-                }));
+                return Err(Error::Container {
+                    detail,
+                    source: Box::new(source),
+                });
             }
         };
-        let init = container
-            .pid()
-            .context("libcontainer gave no pid for the container's init")?;
+        let init = container.pid().ok_or(Error::NoPid)?;
         cleanup.init = Some(init);
         let master = match console {
             Some(listener) => Some(tty::receive_master(&listener)?),
@@ -371,7 +376,7 @@ fn pump(
     outputs: &[(BorrowedFd, i32)],
     stdin_to: Option<BorrowedFd>,
     sinks: &mut Sinks,
-) -> anyhow::Result<i32> {
+) -> Result<i32, Error> {
     for (fd, _) in outputs {
         set_nonblocking(fd.as_raw_fd());
     }
@@ -463,12 +468,39 @@ fn pump(
     }
 }
 
+/// Why the container's network namespace could not be made, under
+/// [`Error::Netns`].
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    /// The file its bind mount pins it on.
+    #[error(transparent)]
+    Pin(IoError),
+    #[error(transparent)]
+    Sys(#[from] nix::Error),
+    #[error("the network namespace helper ended with {0:?}")]
+    Helper(WaitStatus),
+}
+
+/// The helper's step that failed, which it prints before it exits.
+#[derive(Debug, thiserror::Error)]
+enum HelperError {
+    #[error("{what}: {error}")]
+    Sys {
+        what: &'static str,
+        error: nix::Error,
+    },
+    #[error("setting lo up: {0}")]
+    LoUp(std::io::Error),
+}
+
 /// A fresh network namespace with `lo` up, pinned by a bind mount at `pin`
 /// for the container to join. kiln makes it itself: opening the container
 /// init's /proc/PID/ns/net is refused (libcontainer makes it non-dumpable).
-fn loopback_netns(pin: &std::path::Path) -> anyhow::Result<()> {
+fn loopback_netns(pin: &Path) -> Result<(), NetnsError> {
     use nix::unistd::{ForkResult, fork};
-    fs::File::create(pin)?;
+    fs::File::create(pin)
+        .map_err(IoError::at("create", pin))
+        .map_err(NetnsError::Pin)?;
     // A child makes it: kiln could not setns back into the host's network
     // namespace, which its user namespace does not own.
     // SAFETY: kiln is single-threaded; the child only makes syscalls and _exits.
@@ -477,7 +509,7 @@ fn loopback_netns(pin: &std::path::Path) -> anyhow::Result<()> {
             let code = match pin_new_netns(pin) {
                 Ok(()) => 0,
                 Err(e) => {
-                    eprintln!("kiln: {e:#}");
+                    eprintln!("kiln: {e}");
                     1
                 }
             };
@@ -486,14 +518,16 @@ fn loopback_netns(pin: &std::path::Path) -> anyhow::Result<()> {
         }
         ForkResult::Parent { child } => match waitpid(child, None)? {
             WaitStatus::Exited(_, 0) => Ok(()),
-            other => bail!("the network namespace helper ended with {other:?}"),
+            other => Err(NetnsError::Helper(other)),
         },
     }
 }
 
-fn pin_new_netns(pin: &std::path::Path) -> anyhow::Result<()> {
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).context("unshare(CLONE_NEWNET)")?;
-    set_lo_up().context("setting lo up")?;
+fn pin_new_netns(pin: &Path) -> Result<(), HelperError> {
+    let step = |what: &'static str| move |error: nix::Error| HelperError::Sys { what, error };
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+        .map_err(step("unshare(CLONE_NEWNET)"))?;
+    set_lo_up().map_err(HelperError::LoUp)?;
     nix::mount::mount(
         Some("/proc/self/ns/net"),
         pin,
@@ -501,16 +535,16 @@ fn pin_new_netns(pin: &std::path::Path) -> anyhow::Result<()> {
         nix::mount::MsFlags::MS_BIND,
         None::<&str>,
     )
-    .context("pinning the network namespace")?;
+    .map_err(step("pinning the network namespace"))?;
     Ok(())
 }
 
-fn set_lo_up() -> anyhow::Result<()> {
+fn set_lo_up() -> std::io::Result<()> {
     // SAFETY: a plain socket and two ioctls on a zeroed, named ifreq.
     unsafe {
         let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
         if sock < 0 {
-            return Err(std::io::Error::last_os_error().into());
+            return Err(std::io::Error::last_os_error());
         }
         let mut req: libc::ifreq = std::mem::zeroed();
         for (i, b) in b"lo\0".iter().enumerate() {
@@ -524,7 +558,7 @@ fn set_lo_up() -> anyhow::Result<()> {
         let err = std::io::Error::last_os_error();
         libc::close(sock);
         if rc != 0 {
-            return Err(err.into());
+            return Err(err);
         }
     }
     Ok(())

@@ -39,11 +39,126 @@ mod tty;
 pub mod userns;
 mod users;
 
+use std::io;
 use std::path::{Path, PathBuf};
+
+use libcontainer::error::LibcontainerError;
+use libcontainer::oci_spec::OciSpecError;
+
+use crate::error::IoError;
 
 pub use container::RunOptions;
 pub use spec::{Bind, Network};
 pub use userns::UserNs;
+
+/// What can go wrong entering kiln's namespaces or running a container.
+/// The command's own failure is no error: it is an exit code.
+/// [`Error::fix`] has the fix where kiln knows one.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    UserNs(#[from] userns::Error),
+    /// A failed unshare says little (EPERM, ENOSPC): the first failing
+    /// preflight check says why, and how to fix it.
+    #[error("{error}: {problem}")]
+    Unshare {
+        error: userns::Error,
+        problem: String,
+        fix: String,
+    },
+    #[error(transparent)]
+    Isolation(#[from] isolation::Error),
+    #[error(transparent)]
+    Overlay(#[from] overlay::Error),
+    /// The scratch dir, or removing a probe's dirs.
+    #[error(transparent)]
+    Tree(#[from] crate::tree::Error),
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("creating {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("opening log file {}", path.display())]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("no layers to run in")]
+    NoLayers,
+    #[error(
+        "the copy fallback cannot keep the container's changes apart: kernel overlayfs or fuse-overlayfs is needed here"
+    )]
+    CopyKeepsNoChanges,
+    #[error("user `{name}` is not in the image's /etc/passwd")]
+    NoUser { name: String },
+    #[error("group `{group}` is not in the image's /etc/group")]
+    NoGroup { group: String },
+    /// An id in the image's /etc/passwd or /etc/group that is no number.
+    #[error(transparent)]
+    BadId(#[from] std::num::ParseIntError),
+    #[error(
+        "the command would run as uid {uid} gid {gid}, which the user namespace ({mode}) does not map"
+    )]
+    Unmapped {
+        uid: u32,
+        gid: u32,
+        mode: &'static str,
+        /// Who runs kiln: the fix names them.
+        user: String,
+    },
+    #[error("making the container's network namespace with lo up")]
+    Netns(#[source] container::NetnsError),
+    #[error("{} is not UTF-8", path.display())]
+    NotUtf8 { path: PathBuf },
+    #[error(transparent)]
+    Spec(#[from] OciSpecError),
+    /// libcontainer's `build()` says only "failed to prepare rootfs": the
+    /// cause is what the container's init wrote to its stderr.
+    #[error("creating the container failed{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })]
+    Container {
+        detail: String,
+        #[source]
+        source: Box<LibcontainerError>,
+    },
+    /// Boxed, as in `Container`: libcontainer's error is several times
+    /// the size of the others, and would grow every `Result` of kiln's.
+    #[error(transparent)]
+    Libcontainer(Box<LibcontainerError>),
+    #[error("libcontainer gave no pid for the container's init")]
+    NoPid,
+    #[error(transparent)]
+    Tty(#[from] tty::Error),
+    /// Handing kiln's stdin to the container.
+    #[error(transparent)]
+    Stdin(io::Error),
+    /// Pipes, signal handlers, poll.
+    #[error(transparent)]
+    Sys(#[from] nix::Error),
+}
+
+impl From<LibcontainerError> for Error {
+    fn from(error: LibcontainerError) -> Error {
+        Error::Libcontainer(Box::new(error))
+    }
+}
+
+impl Error {
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            Error::UserNs(e) => e.fix(),
+            Error::Unshare { fix, .. } => Some(fix.clone()),
+            Error::Isolation(e) => Some(e.fix()),
+            Error::Overlay(e) => e.fix(),
+            Error::Tree(e) => e.fix(),
+            Error::Unmapped { user, .. } => Some(probe::subid_fix(user)),
+            _ => None,
+        }
+    }
+}
 
 /// kiln inside its namespaces, ready to run containers.
 #[derive(Debug)]
@@ -71,7 +186,7 @@ impl Runtime {
         no_userns: bool,
         scratch: &Path,
         choice: isolation::Choice,
-    ) -> anyhow::Result<Runtime> {
+    ) -> Result<Runtime, Error> {
         // Private: containers' roots are mounted in it, set-id files and all.
         crate::tree::private_dir(scratch)?;
         let ns = UserNs::plan(no_userns)?;
@@ -88,10 +203,10 @@ impl Runtime {
     }
 
     /// Which way the rootfs would be assembled here, tried on empty dirs.
-    pub fn probe_overlay(&self) -> anyhow::Result<overlay::Kind> {
+    pub fn probe_overlay(&self) -> Result<overlay::Kind, Error> {
         let dir = self.scratch.join(format!("probe-{}", std::process::id()));
         let lower = dir.join("lower");
-        std::fs::create_dir_all(&lower)?;
+        std::fs::create_dir_all(&lower).map_err(IoError::at("create", &lower))?;
         let result = overlay::mount_rootfs(
             &[lower],
             &dir.join("upper"),
@@ -104,17 +219,18 @@ impl Runtime {
             Ok(r.kind)
         });
         overlay::remove_tree(&dir)?;
-        kind
+        kind.map_err(Error::from)
     }
 }
 
-/// A failed unshare says little (EPERM, ENOSPC): the first failing
-/// preflight check says why, and how to fix it.
-fn explain(err: userns::Error) -> anyhow::Error {
+/// A failed unshare, explained by the first failing preflight check.
+fn explain(err: userns::Error) -> Error {
     match (&err, preflight::first_failure()) {
-        (userns::Error::Unshare(_), Some(check)) => {
-            crate::error::hinted(format!("{err}: {}", check.problem), check.fix)
-        }
+        (userns::Error::Unshare(_), Some(check)) => Error::Unshare {
+            error: err,
+            problem: check.problem,
+            fix: check.fix,
+        },
         _ => err.into(),
     }
 }

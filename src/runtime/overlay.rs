@@ -6,17 +6,95 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fs;
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 
-use anyhow::{Context, bail};
 use nix::fcntl::{AtFlags, OFlag, openat, readlinkat};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstatat, mkdirat};
 use nix::unistd::{UnlinkatFlags, symlinkat, unlinkat};
+
+/// Why the rootfs could not be assembled or taken down. [`Error::fix`]
+/// has the fix where kiln knows one.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("creating {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Each way tried, with why it was refused.
+    #[error("no way to assemble the rootfs: {}", tried.join("; "))]
+    NoWay { tried: Vec<String> },
+    #[error("copying layer {}", layer.display())]
+    Copy {
+        layer: PathBuf,
+        #[source]
+        source: CopyError,
+    },
+    #[error("unmounting {}", path.display())]
+    Unmount {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    /// Removing a copied rootfs.
+    #[error(transparent)]
+    Tree(#[from] crate::tree::Error),
+}
+
+impl Error {
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            Error::Tree(e)
+            | Error::Copy {
+                source: CopyError::Tree(e),
+                ..
+            } => e.fix(),
+            _ => None,
+        }
+    }
+}
+
+/// What went wrong copying one layer (the fallback), under [`Error::Copy`].
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("opening {}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error(transparent)]
+    Sys(#[from] nix::Error),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// Removing what a lower layer had where this one has something else.
+    #[error(transparent)]
+    Tree(#[from] crate::tree::Error),
+}
+
+/// Why one way of mounting was refused: one phrase of [`Error::NoWay`].
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("layer path is not UTF-8")]
+    NotUtf8,
+    #[error("layer path {0} contains ':' or ',', which overlayfs options cannot hold")]
+    Separator(String),
+    #[error("{0} layers make the overlay options longer than a page")]
+    TooLong(usize),
+    #[error(transparent)]
+    Mount(#[from] nix::Error),
+    #[error("running fuse-overlayfs (Debian package fuse-overlayfs): {0}")]
+    Spawn(io::Error),
+    #[error("{status}: {stderr}")]
+    Fuse { status: ExitStatus, stderr: String },
+}
 
 /// How the rootfs was assembled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,10 +134,13 @@ pub fn mount_rootfs(
     work: &Path,
     merged: &Path,
     volatile: bool,
-) -> anyhow::Result<Rootfs> {
+) -> Result<Rootfs, Error> {
     let forced = std::env::var("KILN_OVERLAY").ok().filter(|v| !v.is_empty());
     for dir in [upper, work, merged] {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        fs::create_dir_all(dir).map_err(|source| Error::Create {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     }
     let want = |k: &str| forced.as_deref().is_none_or(|f| f == k);
     let mut errors = Vec::new();
@@ -71,7 +152,7 @@ pub fn mount_rootfs(
                     merged: merged.into(),
                 });
             }
-            Err(e) => errors.push(format!("kernel overlayfs: {e:#}")),
+            Err(e) => errors.push(format!("kernel overlayfs: {e}")),
         }
     }
     if want("fuse") {
@@ -82,28 +163,30 @@ pub fn mount_rootfs(
                     merged: merged.into(),
                 });
             }
-            Err(e) => errors.push(format!("fuse-overlayfs: {e:#}")),
+            Err(e) => errors.push(format!("fuse-overlayfs: {e}")),
         }
     }
     if want("copy") {
         for lower in lowers.iter().rev() {
-            copy_layer(lower, merged)
-                .with_context(|| format!("copying layer {}", lower.display()))?;
+            copy_layer(lower, merged).map_err(|source| Error::Copy {
+                layer: lower.clone(),
+                source,
+            })?;
         }
         return Ok(Rootfs {
             kind: Kind::Copy,
             merged: merged.into(),
         });
     }
-    bail!("no way to assemble the rootfs: {}", errors.join("; "))
+    Err(Error::NoWay { tried: errors })
 }
 
-fn lowerdir_option(lowers: &[PathBuf]) -> anyhow::Result<String> {
+fn lowerdir_option(lowers: &[PathBuf]) -> Result<String, Refused> {
     let mut parts = Vec::new();
     for l in lowers {
-        let s = l.to_str().context("layer path is not UTF-8")?;
+        let s = l.to_str().ok_or(Refused::NotUtf8)?;
         if s.contains([':', ',']) {
-            bail!("layer path {s} contains ':' or ',', which overlayfs options cannot hold");
+            return Err(Refused::Separator(s.to_string()));
         }
         parts.push(s.to_string());
     }
@@ -116,7 +199,7 @@ fn mount_kernel(
     work: &Path,
     merged: &Path,
     volatile: bool,
-) -> anyhow::Result<()> {
+) -> Result<(), Refused> {
     let opts = format!(
         "lowerdir={},upperdir={},workdir={},userxattr{}",
         lowerdir_option(lowers)?,
@@ -125,10 +208,7 @@ fn mount_kernel(
         if volatile { ",volatile" } else { "" }
     );
     if opts.len() >= 4000 {
-        bail!(
-            "{} layers make the overlay options longer than a page",
-            lowers.len()
-        );
+        return Err(Refused::TooLong(lowers.len()));
     }
     mount(
         Some("overlay"),
@@ -140,7 +220,7 @@ fn mount_kernel(
     Ok(())
 }
 
-fn mount_fuse(lowers: &[PathBuf], upper: &Path, work: &Path, merged: &Path) -> anyhow::Result<()> {
+fn mount_fuse(lowers: &[PathBuf], upper: &Path, work: &Path, merged: &Path) -> Result<(), Refused> {
     let out = Command::new("fuse-overlayfs")
         .arg("-o")
         .arg(format!(
@@ -151,25 +231,25 @@ fn mount_fuse(lowers: &[PathBuf], upper: &Path, work: &Path, merged: &Path) -> a
         ))
         .arg(merged)
         .output()
-        .context("running fuse-overlayfs (Debian package fuse-overlayfs)")?;
+        .map_err(Refused::Spawn)?;
     if !out.status.success() {
-        bail!(
-            "{}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        return Err(Refused::Fuse {
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(())
 }
 
 impl Rootfs {
     /// Take the rootfs down: unmount an overlay, delete a copy.
-    pub fn unmount(&self) -> anyhow::Result<()> {
+    pub fn unmount(&self) -> Result<(), Error> {
         match self.kind {
             Kind::Kernel | Kind::Fuse => {
-                umount2(&self.merged, MntFlags::MNT_DETACH)
-                    .with_context(|| format!("unmounting {}", self.merged.display()))?;
-                Ok(())
+                umount2(&self.merged, MntFlags::MNT_DETACH).map_err(|source| Error::Unmount {
+                    path: self.merged.clone(),
+                    source,
+                })
             }
             Kind::Copy => Ok(remove_tree(&self.merged)?),
         }
@@ -192,12 +272,14 @@ pub use crate::tree::remove_tree;
 /// the lower layers put there is looked at without following it and
 /// replaced, and entries are made from their parent's descriptor (only
 /// kiln writes `dst` while it is made, so a dir of it is removed by path).
-fn copy_layer(src: &Path, dst: &Path) -> anyhow::Result<()> {
-    let from =
-        open_dir(None, src.as_os_str()).with_context(|| format!("opening {}", src.display()))?;
-    let to =
-        open_dir(None, dst.as_os_str()).with_context(|| format!("opening {}", dst.display()))?;
-    copy_dir(&from, &to, dst)
+fn copy_layer(src: &Path, dst: &Path) -> Result<(), CopyError> {
+    let open = |path: &Path| {
+        open_dir(None, path.as_os_str()).map_err(|source| CopyError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    copy_dir(&open(src)?, &open(dst)?, dst)
 }
 
 /// The dir `name` of `at` (or the path `name`), refusing a symlink.
@@ -213,7 +295,7 @@ fn open_dir(at: Option<&OwnedFd>, name: &OsStr) -> nix::Result<OwnedFd> {
 }
 
 /// The names in the dir `dir`, read through its descriptor.
-fn names(dir: &OwnedFd) -> anyhow::Result<Vec<OsString>> {
+fn names(dir: &OwnedFd) -> Result<Vec<OsString>, CopyError> {
     let list = nix::dir::Dir::from_fd(dir.try_clone()?.into_raw_fd())?;
     let mut names = Vec::new();
     for entry in list {
@@ -247,7 +329,7 @@ fn is_opaque(dir: &OwnedFd) -> bool {
 }
 
 /// Copy what is in `src` into `dst`, which is `dst_path`.
-fn copy_dir(src: &OwnedFd, dst: &OwnedFd, dst_path: &Path) -> anyhow::Result<()> {
+fn copy_dir(src: &OwnedFd, dst: &OwnedFd, dst_path: &Path) -> Result<(), CopyError> {
     let (src_fd, dst_fd) = (Some(src.as_raw_fd()), Some(dst.as_raw_fd()));
     for name in names(src)? {
         let name = name.as_os_str();
@@ -306,8 +388,13 @@ fn copy_dir(src: &OwnedFd, dst: &OwnedFd, dst_path: &Path) -> anyhow::Result<()>
 
 /// Give the new entry `name` of `dir` (open as `fd`, unless a symlink) the
 /// owner and mode of the layer's.
-fn settle(dir: &OwnedFd, name: &OsStr, fd: Option<OwnedFd>, st: &FileStat) -> anyhow::Result<()> {
-    let name = CString::new(name.as_bytes())?;
+fn settle(
+    dir: &OwnedFd,
+    name: &OsStr,
+    fd: Option<OwnedFd>,
+    st: &FileStat,
+) -> Result<(), CopyError> {
+    let name = CString::new(name.as_bytes()).map_err(io::Error::from)?;
     // SAFETY: an open descriptor and a NUL-terminated name. An owner the
     // namespace cannot map is left as it is, as `cp -a` does.
     unsafe {
@@ -327,7 +414,7 @@ fn settle(dir: &OwnedFd, name: &OsStr, fd: Option<OwnedFd>, st: &FileStat) -> an
 
 /// Remove what the lower layers have at `name` of `dir` (`path`), of kind
 /// `kind`, without following it.
-fn remove(dir: &OwnedFd, name: &OsStr, path: &Path, kind: SFlag) -> anyhow::Result<()> {
+fn remove(dir: &OwnedFd, name: &OsStr, path: &Path, kind: SFlag) -> Result<(), CopyError> {
     if kind == SFlag::S_IFDIR {
         remove_tree(path)?;
     } else {

@@ -17,6 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::Error;
 use super::isolation::Isolation;
 use libcontainer::oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
@@ -126,13 +127,20 @@ const READONLY: [&str; 6] = [
     "/proc/sysrq-trigger",
 ];
 
-fn mount(dst: &str, typ: &str, src: &str, opts: &[&str]) -> anyhow::Result<Mount> {
+fn mount(dst: &str, typ: &str, src: &str, opts: &[&str]) -> Result<Mount, Error> {
     Ok(MountBuilder::default()
         .destination(dst)
         .typ(typ)
         .source(src)
         .options(opts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .build()?)
+}
+
+/// A path as the spec holds it.
+fn utf8(path: &Path) -> Result<&str, Error> {
+    path.to_str().ok_or_else(|| Error::NotUtf8 {
+        path: path.to_path_buf(),
+    })
 }
 
 /// Build the spec for one container.
@@ -146,7 +154,7 @@ pub fn build(
     netns: Option<&Path>,
     cgroup: &str,
     isolation: Isolation,
-) -> anyhow::Result<Spec> {
+) -> Result<Spec, Error> {
     let caps: std::collections::HashSet<Capability> = CAPS.into_iter().collect();
     // CAP_SYS_ADMIN is permitted but not effective: the container's init
     // raises it only to install kiln's seccomp filter, then drops it from
@@ -251,14 +259,7 @@ pub fn build(
         }
     }
     for b in binds {
-        let host = b
-            .host
-            .to_str()
-            .ok_or_else(|| anyhow::anyhow!("{} is not UTF-8", b.host.display()))?;
-        let dst = b
-            .container
-            .to_str()
-            .ok_or_else(|| anyhow::anyhow!("{} is not UTF-8", b.container.display()))?;
+        let (host, dst) = (utf8(&b.host)?, utf8(&b.container)?);
         let mode: &[&str] = if b.readonly {
             &["rbind", "ro", "rro"]
         } else {

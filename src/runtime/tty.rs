@@ -4,9 +4,21 @@
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 
-use anyhow::Context;
-
 use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
+
+/// Why kiln got no pty from libcontainer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("accepting the console socket")]
+    Accept(#[source] std::io::Error),
+    #[error("receiving the container's pty")]
+    Receive(#[source] nix::Error),
+    /// Reading the control messages that came with it.
+    #[error(transparent)]
+    Message(nix::Error),
+    #[error("libcontainer sent no pty over the console socket")]
+    NoPty,
+}
 
 /// kiln's stdin in raw mode; the old settings come back on drop.
 pub struct Raw {
@@ -43,9 +55,9 @@ pub fn copy_size(fd: RawFd) {
 }
 
 /// Take the pty master libcontainer sends over the console socket.
-pub fn receive_master(listener: &UnixListener) -> anyhow::Result<OwnedFd> {
+pub fn receive_master(listener: &UnixListener) -> Result<OwnedFd, Error> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-    let (conn, _) = listener.accept().context("accepting the console socket")?;
+    let (conn, _) = listener.accept().map_err(Error::Accept)?;
     let mut name = [0u8; 64];
     let mut iov = [std::io::IoSliceMut::new(&mut name)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
@@ -55,8 +67,8 @@ pub fn receive_master(listener: &UnixListener) -> anyhow::Result<OwnedFd> {
         Some(&mut space),
         MsgFlags::MSG_CMSG_CLOEXEC,
     )
-    .context("receiving the container's pty")?;
-    for cmsg in msg.cmsgs()? {
+    .map_err(Error::Receive)?;
+    for cmsg in msg.cmsgs().map_err(Error::Message)? {
         if let ControlMessageOwned::ScmRights(fds) = cmsg
             && let Some(&fd) = fds.first()
         {
@@ -64,5 +76,5 @@ pub fn receive_master(listener: &UnixListener) -> anyhow::Result<OwnedFd> {
             return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
         }
     }
-    anyhow::bail!("libcontainer sent no pty over the console socket")
+    Err(Error::NoPty)
 }

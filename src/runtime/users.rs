@@ -4,10 +4,10 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::bail;
+use super::Error;
 
 /// (uid, gid, supplementary gids) for `user` in `rootfs`; `None` is root.
-pub fn resolve(rootfs: &Path, user: Option<&str>) -> anyhow::Result<(u32, u32, Vec<u32>)> {
+pub fn resolve(rootfs: &Path, user: Option<&str>) -> Result<(u32, u32, Vec<u32>), Error> {
     let Some(user) = user.filter(|u| !u.is_empty()) else {
         return Ok((0, 0, Vec::new()));
     };
@@ -24,7 +24,11 @@ pub fn resolve(rootfs: &Path, user: Option<&str>) -> anyhow::Result<(u32, u32, V
     let (uid, mut gid, login) = match (&entry, name.parse::<u32>()) {
         (Some(f), _) => (f[2].parse()?, f[3].parse()?, f[0].to_string()),
         (None, Ok(uid)) => (uid, 0, String::new()),
-        (None, Err(_)) => bail!("user `{name}` is not in the image's /etc/passwd"),
+        (None, Err(_)) => {
+            return Err(Error::NoUser {
+                name: name.to_string(),
+            });
+        }
     };
     if let Some(g) = group {
         gid = match g.parse::<u32>() {
@@ -35,7 +39,11 @@ pub fn resolve(rootfs: &Path, user: Option<&str>) -> anyhow::Result<(u32, u32, V
                 .find(|f| f.len() > 2 && f[0] == g)
             {
                 Some(f) => f[2].parse()?,
-                None => bail!("group `{g}` is not in the image's /etc/group"),
+                None => {
+                    return Err(Error::NoGroup {
+                        group: g.to_string(),
+                    });
+                }
             },
         };
     }
