@@ -47,7 +47,13 @@ fi
 
 work=$(mktemp -d /tmp/kiln-bench-stack.XXXXXX)
 pm=(podman --root "$work/podman/root" --runroot "$work/podman/run" --storage-driver overlay)
+# podman keeps RUN --mount=type=cache dirs outside --root, in
+# /var/tmp/buildah-cache[-UID]/ID, across runs: an id of this run's own, or
+# "cold" would install the binary packages an earlier run made.
+cache_id=kiln-bench-binpkgs-$(basename "$work")
 cleanup() {
+  rm -rf /var/tmp/buildah-cache*/"$cache_id" 2>/dev/null ||
+    podman unshare rm -rf "/var/tmp/buildah-cache-$(id -u)/$cache_id" 2>/dev/null || true
   "${pm[@]}" rmi -af >/dev/null 2>&1 || true
   "${pm[@]}" system reset -f >/dev/null 2>&1 || true
   # layer dirs of a rootless build belong to subordinate ids
@@ -145,7 +151,7 @@ bob_run() { # NAME PACKAGES [BUILDER-PACKAGES]
   cat <<EOF
 COPY config/$1 /kiln/config/$1
 RUN --mount=type=bind,source=distfiles,target=/var/cache/distfiles,rw=true \\
-    --mount=type=cache,id=kiln-bench-binpkgs,target=/var/cache/binpkgs \\
+    --mount=type=cache,id=$cache_id,target=/var/cache/binpkgs \\
     mkdir -p /kiln/parent && { cp /kiln/out/package.installed /kiln/parent/ 2>/dev/null || true; } && \\
     rm -rf /kiln/out /emerge-root /config /kiln/parent-accounts && cp -a /kiln/config/$1 /config && \\
     if [ -d /kiln/parent-etc-$1 ]; then mkdir -p /kiln/parent-accounts && \\
