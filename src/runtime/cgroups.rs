@@ -14,10 +14,25 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The dir libcontainer makes the containers' cgroups in (spec.rs names
-/// them `/kiln/<id>`), as kiln's mount namespace sees it.
+/// The dir libcontainer makes the containers' cgroups in as real root
+/// ([`path`]), as kiln's mount namespace sees it.
 fn parent() -> PathBuf {
     PathBuf::from("/sys/fs/cgroup/kiln")
+}
+
+/// The cgroup path of container `id` (the spec's cgroupsPath). As real
+/// root, under [`parent`]. In a user namespace the tree is not kiln's to
+/// write: libcgroups tries to make the path anyway and allows EROFS and
+/// EACCES, but it checks that each dir exists before making it, and a root
+/// kiln making `kiln` in between (both see the same tree when started from
+/// one cgroup) turns that into EEXIST, which it does not allow. So there the
+/// path is under a dir no root kiln makes.
+pub fn path(host_root: bool, id: &str) -> String {
+    if host_root {
+        format!("/kiln/{id}")
+    } else {
+        format!("/kiln-userns/{id}")
+    }
 }
 
 /// Removes the cgroups of kiln processes that no longer run.

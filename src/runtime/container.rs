@@ -185,7 +185,7 @@ impl Runtime {
             gid,
             groups,
         };
-        let cgroup = format!("/kiln/{id}");
+        let cgroup = super::cgroups::path(self.ns.mode == super::userns::Mode::Host, &id);
         let netns = match opts.network {
             Network::None => {
                 let pin = dir.join("netns");
